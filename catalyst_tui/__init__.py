@@ -1,0 +1,3 @@
+"""catalyst-tui: the terminal console for OpenOva Catalyst operators."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from catalyst_tui.cli.main import main
+
+raise SystemExit(main())

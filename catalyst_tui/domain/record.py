@@ -1,0 +1,301 @@
+"""The deployment record exactly as catalyst-api writes it (domain reference §1.4-§1.5).
+
+Design choices that keep a round trip faithful:
+
+* Every model allows extra keys, so keys from newer catalyst-api builds survive at any depth.
+* Timestamps stay the strings catalyst-api wrote (Go RFC3339Nano, up to 9 fractional digits);
+  :func:`parse_time` reads them, :func:`format_time` writes new ones the way Go does.
+* ``model_dump(exclude_unset=True)`` writes back exactly the keys that were read plus the ones we
+  set; Go ``omitempty`` keys that we emptied are dropped again by :func:`to_catalyst_json`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+
+from . import statuses
+
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+#: Request fields that hold credentials; catalyst-api stores ``<redacted>`` (or empty) there.
+CREDENTIAL_FIELDS: tuple[str, ...] = (
+    "hetznerToken",
+    "dynadotKey",
+    "dynadotSecret",
+    "registrarToken",
+    "objectStorageAccessKey",
+    "objectStorageSecretKey",
+)
+REDACTED = "<redacted>"
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Parse a Go RFC3339(Nano) timestamp; the Go zero time and empty mean *unset*."""
+    if not value or value.startswith("0001-01-01T00:00:00"):
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt
+
+
+def format_time(dt: datetime) -> str:
+    """Format like Go's ``time.Time`` JSON (RFC3339Nano: trailing zeros of the fraction trimmed)."""
+    dt = dt.astimezone(timezone.utc)
+    base = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    if dt.microsecond:
+        base += "." + f"{dt.microsecond:06d}".rstrip("0")
+    return base + "Z"
+
+
+def format_event_time(dt: datetime) -> str:
+    """Event ``time`` is RFC3339 at second precision, UTC."""
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, validate_assignment=True)
+
+    #: JSON keys that Go marks ``omitempty``: dropped on write when empty.
+    OMITEMPTY: ClassVar[frozenset[str]] = frozenset()
+
+
+class RegionSpec(_Model):
+    provider: StrictStr = ""
+    cloudRegion: StrictStr = ""
+    controlPlaneSize: StrictStr = ""
+    workerSize: StrictStr = ""
+    workerCount: StrictInt = 0
+
+
+class Request(_Model):
+    orgName: StrictStr = ""
+    orgEmail: StrictStr = ""
+    sovereignFQDN: StrictStr = ""
+    sovereignDomainMode: StrictStr = ""
+    sovereignPoolDomain: StrictStr = ""
+    sovereignSubdomain: StrictStr = ""
+    hetznerToken: StrictStr = ""
+    hetznerProjectID: StrictStr = ""
+    region: StrictStr = ""
+    controlPlaneSize: StrictStr = ""
+    workerSize: StrictStr = ""
+    workerCount: StrictInt = 0
+    haEnabled: StrictBool = False
+    regions: list[RegionSpec] | None = None
+    sshPublicKey: StrictStr = ""
+    dynadotKey: StrictStr = ""
+    dynadotSecret: StrictStr = ""
+    registrarToken: StrictStr = ""
+
+    OMITEMPTY: ClassVar[frozenset[str]] = frozenset(
+        {
+            "orgName", "orgEmail", "sovereignFQDN", "sovereignDomainMode", "sovereignPoolDomain",
+            "sovereignSubdomain", "hetznerToken", "hetznerProjectID", "region", "controlPlaneSize",
+            "workerSize", "workerCount", "haEnabled", "regions", "sshPublicKey", "dynadotKey",
+            "dynadotSecret", "registrarToken",
+        }
+    )
+
+
+class Result(_Model):
+    sovereignFQDN: StrictStr = ""
+    controlPlaneIP: StrictStr = ""
+    loadBalancerIP: StrictStr = ""
+    consoleURL: StrictStr = ""
+    gitopsRepoURL: StrictStr = ""
+    kubeconfigPath: StrictStr = ""
+    componentStates: dict[str, StrictStr] | None = None
+    phase1FinishedAt: StrictStr | None = None
+    phase1Outcome: StrictStr = ""
+    phase1Substate: StrictStr = ""
+    handoverFiredAt: StrictStr | None = None
+    handoverURL: StrictStr = ""
+
+    OMITEMPTY: ClassVar[frozenset[str]] = frozenset(
+        {
+            "kubeconfigPath", "componentStates", "phase1FinishedAt", "phase1Outcome",
+            "phase1Substate", "handoverFiredAt", "handoverURL", "consoleLoadBalancerIP",
+        }
+    )
+
+
+class Event(_Model):
+    time: StrictStr = ""
+    phase: StrictStr = ""
+    level: StrictStr = "info"
+    message: StrictStr = ""
+    component: StrictStr = ""
+    state: StrictStr = ""
+    dependsOn: list[StrictStr] | None = None
+
+    OMITEMPTY: ClassVar[frozenset[str]] = frozenset({"component", "state", "dependsOn"})
+
+    @classmethod
+    def make(cls, phase: str, level: str, message: str, *, at: datetime, **extra: Any) -> "Event":
+        """Build a new event; only the keys passed are set, as Go's omitempty would write them."""
+        data: dict[str, Any] = {"time": format_event_time(at), "phase": phase, "level": level, "message": message}
+        data.update({k: v for k, v in extra.items() if v not in (None, "", [])})
+        return cls.model_validate(data)
+
+
+class Record(_Model):
+    id: StrictStr
+    status: StrictStr
+    request: Request = Field(default_factory=Request)
+    result: Result | None = None
+    error: StrictStr = ""
+    startedAt: StrictStr = GO_ZERO_TIME
+    finishedAt: StrictStr = GO_ZERO_TIME
+    events: list[Event] | None = None
+    pdmReservationToken: StrictStr = ""
+    pdmPoolDomain: StrictStr = ""
+    pdmSubdomain: StrictStr = ""
+    kubeconfigBearerHash: StrictStr = ""
+    adoptedAt: StrictStr | None = None
+    ownerEmail: StrictStr = ""
+
+    OMITEMPTY: ClassVar[frozenset[str]] = frozenset(
+        {
+            "result", "error", "pdmReservationToken", "pdmPoolDomain", "pdmSubdomain",
+            "kubeconfigBearerHash", "adoptedAt", "ownerEmail",
+        }
+    )
+
+    @field_validator("startedAt", "finishedAt")
+    @classmethod
+    def _valid_time(cls, v: str) -> str:
+        if v != GO_ZERO_TIME and parse_time(v) is None:
+            raise ValueError(f"not an RFC3339 timestamp: {v[:40]!r}")
+        return v
+
+    # --- typed views -------------------------------------------------------------------------
+    @property
+    def status_known(self) -> bool:
+        return statuses.is_known(self.status)
+
+    @property
+    def started(self) -> datetime | None:
+        return parse_time(self.startedAt)
+
+    @property
+    def finished(self) -> datetime | None:
+        return parse_time(self.finishedAt)
+
+    @property
+    def fqdn(self) -> str:
+        return self.request.sovereignFQDN or (self.result.sovereignFQDN if self.result else "")
+
+    @property
+    def owner_email(self) -> str:
+        return self.ownerEmail or self.request.orgEmail
+
+    def ensure_result(self) -> Result:
+        if self.result is None:
+            self.result = Result.model_validate({"sovereignFQDN": self.request.sovereignFQDN})
+        return self.result
+
+    def event_list(self) -> list[Event]:
+        return list(self.events or [])
+
+    def append_events(self, new: list[Event], cap: int = 10_000) -> None:
+        """Append events, keeping at most ``cap`` (oldest dropped, §1.4 EventBufferCap)."""
+        merged = (self.events or []) + list(new)
+        if len(merged) > cap:
+            merged = merged[-cap:]
+        self.events = merged
+
+
+EVENT_BUFFER_CAP = 10_000
+
+
+# --- (de)serialisation in catalyst-api's format ---------------------------------------------------
+
+class RecordDecodeError(ValueError):
+    """A record file or blob that cannot be decoded; ``str()`` is a one-line reason."""
+
+
+def _prune(model: _Model, data: dict[str, Any]) -> dict[str, Any]:
+    omit = type(model).OMITEMPTY
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        attr = getattr(model, key, None)
+        if isinstance(attr, _Model) and isinstance(value, dict):
+            value = _prune(attr, value)
+        elif isinstance(attr, list) and isinstance(value, list):
+            value = [_prune(a, v) if isinstance(a, _Model) and isinstance(v, dict) else v for a, v in zip(attr, value)]
+        if key in omit and value in (None, "", 0, False, [], {}):
+            continue
+        out[key] = value
+    return out
+
+
+def record_to_dict(record: Record) -> dict[str, Any]:
+    data = record.model_dump(mode="json", exclude_unset=True, by_alias=True)
+    # id, status, request, startedAt, finishedAt and events are always written by Go (no omitempty).
+    data.setdefault("request", {})
+    data.setdefault("startedAt", record.startedAt)
+    data.setdefault("finishedAt", record.finishedAt)
+    data.setdefault("events", None)
+    data = _prune(record, data)
+    order = list(Record.model_fields)
+    ordered = {k: data[k] for k in order if k in data}
+    ordered.update((k, v) for k, v in data.items() if k not in ordered)
+    return ordered
+
+
+def dumps_catalyst(data: dict[str, Any]) -> str:
+    """Encode like Go's ``json.Encoder`` with ``SetIndent("", "  ")`` and ``SetEscapeHTML(false)``."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    # Go always escapes U+2028/U+2029, even with HTML escaping off.
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return text + "\n"
+
+
+def to_catalyst_json(record: Record) -> str:
+    return dumps_catalyst(record_to_dict(record))
+
+
+def record_from_dict(data: Any, *, source: str = "record") -> Record:
+    from pydantic import ValidationError
+
+    if not isinstance(data, dict):
+        raise RecordDecodeError(f"{source}: expected a JSON object, got {type(data).__name__}")
+    try:
+        rec = Record.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ())) or "(root)"
+        raise RecordDecodeError(f"{source}: field {loc}: {first.get('msg', 'invalid')}") from None
+    if not rec.id:
+        raise RecordDecodeError(f"{source}: empty id")
+    return rec
+
+
+def loads_record(text: str | bytes, *, source: str = "record") -> Record:
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RecordDecodeError(f"{source}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    if not text.strip():
+        raise RecordDecodeError(f"{source}: empty file")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordDecodeError(f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise RecordDecodeError(f"{source}: JSON nested too deeply") from None
+    return record_from_dict(data, source=source)
+
+
+def is_valid_id(record_id: str) -> bool:
+    """catalyst-api's store rejects empty, ``.``, ``..``, and ids containing ``/`` or ``\\``."""
+    return bool(record_id) and record_id not in (".", "..") and "/" not in record_id and "\\" not in record_id and "\x00" not in record_id
