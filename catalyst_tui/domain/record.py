@@ -65,6 +65,8 @@ class _Model(BaseModel):
 
     #: JSON keys that Go marks ``omitempty``: dropped on write when empty.
     OMITEMPTY: ClassVar[frozenset[str]] = frozenset()
+    #: Go pointer fields with ``omitempty``: dropped only when nil (an empty struct is written).
+    OMIT_NIL: ClassVar[frozenset[str]] = frozenset()
 
 
 class RegionSpec(_Model):
@@ -125,6 +127,7 @@ class Result(_Model):
             "phase1Substate", "handoverFiredAt", "handoverURL", "consoleLoadBalancerIP",
         }
     )
+    OMIT_NIL: ClassVar[frozenset[str]] = frozenset({"phase1FinishedAt", "handoverFiredAt"})
 
 
 class Event(_Model):
@@ -168,6 +171,7 @@ class Record(_Model):
             "kubeconfigBearerHash", "adoptedAt", "ownerEmail",
         }
     )
+    OMIT_NIL: ClassVar[frozenset[str]] = frozenset({"result", "adoptedAt"})
 
     @field_validator("startedAt", "finishedAt")
     @classmethod
@@ -224,6 +228,7 @@ class RecordDecodeError(ValueError):
 
 def _prune(model: _Model, data: dict[str, Any]) -> dict[str, Any]:
     omit = type(model).OMITEMPTY
+    omit_nil = type(model).OMIT_NIL
     out: dict[str, Any] = {}
     for key, value in data.items():
         attr = getattr(model, key, None)
@@ -231,7 +236,10 @@ def _prune(model: _Model, data: dict[str, Any]) -> dict[str, Any]:
             value = _prune(attr, value)
         elif isinstance(attr, list) and isinstance(value, list):
             value = [_prune(a, v) if isinstance(a, _Model) and isinstance(v, dict) else v for a, v in zip(attr, value)]
-        if key in omit and value in (None, "", 0, False, [], {}):
+        if key in omit_nil:
+            if value is None:
+                continue
+        elif key in omit and value in (None, "", 0, False, [], {}):
             continue
         out[key] = value
     return out
