@@ -1,0 +1,370 @@
+"""The fleet: one :class:`FleetRow` per record, shared by ``catalyst-tui list`` and the dashboard.
+
+Pure apart from the ``stat`` the restart rules need (injectable): a row is built from a store
+:class:`~catalyst_tui.store.base.Summary`, the post-fix resume decision for that summary, and,
+when this process runs a watcher for the record, its live
+:class:`~catalyst_tui.kube.state.WatcherStatus`.
+
+Default order (:func:`attention_rank`), most urgent first:
+
+====  ==========================================================================
+rank  rows
+====  ==========================================================================
+0     ``failed`` and ``partial-failure``
+1     stale: ``phase1-watching`` that cannot resume (no kubeconfig anywhere)
+2     the live watcher is reconnecting or in error
+3     ``phase1-watching`` (being watched, or resumable)
+4     Phase-0 in flight (``pending``, ``provisioning``, ``tofu-applying``, ``flux-bootstrapping``)
+5     ``ready``
+6     ``adopted``
+7     everything else (``wiping``, ``wiped``, unknown statuses)
+====  ==========================================================================
+
+Within a rank, the most recently started record comes first, then by id.
+
+Status symbols (:data:`STATUS_STYLES`), so the status reads without colour; each has an ASCII
+fallback for terminals without Unicode:
+
+==================  =====  =====  ===========
+status              glyph  ascii  colour
+==================  =====  =====  ===========
+failed              ✘      x      red
+partial-failure     ✱      !      dark_orange
+(stale)             ⚠      !      yellow
+phase1-watching     ◐      *      cyan
+pending             ○      .      grey50
+provisioning        ◔      ~      blue
+tofu-applying       ◑      ~      blue
+flux-bootstrapping  ◕      ~      blue
+ready               ✔      +      green
+adopted             ★      A      magenta
+wiping              ⊖      -      yellow
+wiped               ⊗      _      grey50
+(unknown)           ?      ?      magenta
+==================  =====  =====  ===========
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterable, Mapping
+
+from ..domain import statuses
+from ..domain.record import Record, parse_time
+from ..domain.restart import ResumeDecision, StatFn, resume_decision
+from ..kube.state import WatcherStatus, WatchPhase
+from ..store.base import Summary
+from .text import first_line
+
+
+# --- status glyphs ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StatusStyle:
+    glyph: str
+    ascii: str
+    colour: str  # a Rich colour name
+
+    def text(self, status: str, *, ascii_only: bool = False) -> str:
+        """``"✘ failed"``: symbol plus word, readable with ``NO_COLOR``."""
+        return f"{self.ascii if ascii_only else self.glyph} {status}"
+
+
+STATUS_STYLES: dict[str, StatusStyle] = {
+    statuses.FAILED: StatusStyle("✘", "x", "red"),
+    statuses.PARTIAL_FAILURE: StatusStyle("✱", "!", "dark_orange"),
+    statuses.PHASE1_WATCHING: StatusStyle("◐", "*", "cyan"),
+    statuses.PENDING: StatusStyle("○", ".", "grey50"),
+    statuses.PROVISIONING: StatusStyle("◔", "~", "blue"),
+    statuses.TOFU_APPLYING: StatusStyle("◑", "~", "blue"),
+    statuses.FLUX_BOOTSTRAPPING: StatusStyle("◕", "~", "blue"),
+    statuses.READY: StatusStyle("✔", "+", "green"),
+    statuses.ADOPTED: StatusStyle("★", "A", "magenta"),
+    statuses.WIPING: StatusStyle("⊖", "-", "yellow"),
+    statuses.WIPED: StatusStyle("⊗", "_", "grey50"),
+}
+STALE_STYLE = StatusStyle("⚠", "!", "yellow")
+UNKNOWN_STYLE = StatusStyle("?", "?", "magenta")
+
+
+def status_style(status: str, *, stale: bool = False) -> StatusStyle:
+    if stale:
+        return STALE_STYLE
+    return STATUS_STYLES.get(status, UNKNOWN_STYLE)
+
+
+# --- rows ------------------------------------------------------------------------------------
+
+#: Watcher labels when this process has no live watcher for the record.
+WATCHER_NONE = "none"
+WATCHER_STALE = "stale"
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    id: str
+    status: str
+    status_known: bool
+    fqdn: str
+    org: str
+    region: str
+    #: Raw timestamps as stored (RFC3339Nano); ``None`` when unset / Go zero time.
+    started: str | None
+    finished: str | None
+    installed: int
+    total: int
+    #: ``phase1-watching`` that cannot resume: nothing will ever move it on.
+    stale: bool
+    handover_fired_at: str | None
+    #: First line of the record's error (raw text; sanitize before printing).
+    error: str
+    #: "watching", "reconnecting: <reason>", "error: <reason>", "observe-only", "held by <x>",
+    #: "connecting", "done", "stale" or "none".
+    watcher: str
+    #: Live watcher phase (None when no watcher runs in this process).
+    watcher_phase: WatchPhase | None
+    #: Newest of the record's last event time and the live watcher's last event.
+    last_event_at: datetime | None
+    resume: ResumeDecision
+    version: str = ""
+    phase1_outcome: str = ""
+    handover_url_set: bool = False
+    owner_email: str = ""
+    events_count: int = 0
+
+    @property
+    def started_at(self) -> datetime | None:
+        return parse_time(self.started)
+
+    @property
+    def finished_at(self) -> datetime | None:
+        return parse_time(self.finished)
+
+    @property
+    def progress(self) -> str:
+        return f"{self.installed}/{self.total}"
+
+    @property
+    def style(self) -> StatusStyle:
+        return status_style(self.status, stale=self.stale)
+
+    def status_text(self, *, ascii_only: bool = False) -> str:
+        word = f"{self.status} (stale)" if self.stale else self.status
+        return self.style.text(word, ascii_only=ascii_only)
+
+    def to_json(self) -> dict[str, Any]:
+        """The exact object ``catalyst-tui list --json`` prints (CLI contract)."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "sovereignFQDN": self.fqdn or None,
+            "orgName": self.org or None,
+            "region": self.region or None,
+            "startedAt": self.started,
+            "finishedAt": self.finished,
+            "componentsInstalled": self.installed,
+            "componentsTotal": self.total,
+            "stale": self.stale,
+            "handoverFiredAt": self.handover_fired_at,
+            "error": self.error or None,
+        }
+
+
+LIST_JSON_KEYS: tuple[str, ...] = (
+    "id", "status", "sovereignFQDN", "orgName", "region", "startedAt", "finishedAt",
+    "componentsInstalled", "componentsTotal", "stale", "handoverFiredAt", "error",
+)
+
+
+def light_record(summary: Summary) -> Record:
+    """The record fields the resume gates read, rebuilt from a summary (no events)."""
+    data: dict[str, Any] = {"id": summary.id, "status": summary.status}
+    if summary.kubeconfigPath or summary.phase1FinishedAt is not None:
+        result: dict[str, Any] = {"kubeconfigPath": summary.kubeconfigPath}
+        if summary.phase1FinishedAt is not None:
+            result["phase1FinishedAt"] = summary.phase1FinishedAt
+        data["result"] = result
+    return Record.model_validate(data)
+
+
+def _none_if_zero(value: str | None) -> str | None:
+    return value if value and parse_time(value) is not None else None
+
+
+def _latest(*times: datetime | None) -> datetime | None:
+    present = [t for t in times if t is not None]
+    return max(present) if present else None
+
+
+def build_row(
+    summary: Summary,
+    *,
+    kubeconfigs_dir: str,
+    watcher: WatcherStatus | None = None,
+    decision: ResumeDecision | None = None,
+    stat: StatFn = os.stat,
+) -> FleetRow:
+    """One fleet row. ``decision`` may be passed when the caller already has it."""
+    if decision is None:
+        decision = resume_decision(light_record(summary), kubeconfigs_dir=kubeconfigs_dir, stat=stat)
+    stale = summary.status == statuses.PHASE1_WATCHING and not decision.resume and watcher is None
+    states = dict(summary.component_states)
+    if watcher is not None and watcher.components:
+        states.update({cid: d.state.value for cid, d in watcher.components.items()})
+    installed = sum(1 for s in states.values() if s == statuses.ComponentState.INSTALLED.value)
+    if watcher is not None:
+        label = watcher.label()
+    elif stale:
+        label = WATCHER_STALE
+    else:
+        label = WATCHER_NONE
+    return FleetRow(
+        id=summary.id,
+        status=summary.status,
+        status_known=statuses.is_known(summary.status),
+        fqdn=summary.sovereignFQDN,
+        org=summary.orgName,
+        region=summary.region,
+        started=_none_if_zero(summary.startedAt),
+        finished=_none_if_zero(summary.finishedAt),
+        installed=installed,
+        total=len(states),
+        stale=stale,
+        handover_fired_at=summary.handoverFiredAt or None,
+        error=first_line(summary.error),
+        watcher=label,
+        watcher_phase=watcher.phase if watcher is not None else None,
+        last_event_at=_latest(parse_time(summary.last_event_time), watcher.last_event_at if watcher else None),
+        resume=decision,
+        version=summary.version,
+        phase1_outcome=summary.phase1Outcome,
+        handover_url_set=summary.handoverURL_set,
+        owner_email=summary.ownerEmail,
+        events_count=summary.events_count,
+    )
+
+
+def build_rows(
+    summaries: Iterable[Summary],
+    *,
+    kubeconfigs_dir: str,
+    watchers: Mapping[str, WatcherStatus] | None = None,
+    stat: StatFn = os.stat,
+) -> list[FleetRow]:
+    """Rows for every summary, in the default (attention) order."""
+    watchers = watchers or {}
+    rows = [build_row(s, kubeconfigs_dir=kubeconfigs_dir, watcher=watchers.get(s.id), stat=stat) for s in summaries]
+    return sort_rows(rows)
+
+
+# --- ordering, filtering, counting -------------------------------------------------------------
+
+RANK_FAILED = 0
+RANK_STALE = 1
+RANK_WATCHER_TROUBLE = 2
+RANK_WATCHING = 3
+RANK_PHASE0 = 4
+RANK_READY = 5
+RANK_ADOPTED = 6
+RANK_OTHER = 7
+
+
+def attention_rank(row: FleetRow) -> int:
+    """0 = most urgent. See the module docstring for the table."""
+    if row.status in (statuses.FAILED, statuses.PARTIAL_FAILURE):
+        return RANK_FAILED
+    if row.stale:
+        return RANK_STALE
+    if row.watcher_phase in (WatchPhase.RECONNECTING, WatchPhase.ERROR):
+        return RANK_WATCHER_TROUBLE
+    if row.status == statuses.PHASE1_WATCHING:
+        return RANK_WATCHING
+    if statuses.is_phase0_in_flight(row.status):
+        return RANK_PHASE0
+    if row.status == statuses.READY:
+        return RANK_READY
+    if row.status == statuses.ADOPTED:
+        return RANK_ADOPTED
+    return RANK_OTHER
+
+
+def needs_attention(row: FleetRow) -> bool:
+    """Failed, stale, a watcher in trouble, or a status this build does not know."""
+    return attention_rank(row) <= RANK_WATCHER_TROUBLE or not row.status_known
+
+
+def _ts(dt: datetime | None) -> float | None:
+    return dt.timestamp() if dt is not None else None
+
+
+#: Column name -> sort key (``None`` values always sort last).
+SORT_KEYS: dict[str, Callable[[FleetRow], Any]] = {
+    "attention": attention_rank,
+    "id": lambda r: r.id,
+    "status": lambda r: r.status,
+    "fqdn": lambda r: r.fqdn.lower() or None,
+    "org": lambda r: r.org.lower() or None,
+    "region": lambda r: r.region.lower() or None,
+    "started": lambda r: _ts(r.started_at),
+    "finished": lambda r: _ts(r.finished_at),
+    "progress": lambda r: (r.installed / r.total) if r.total else None,
+    "watcher": lambda r: r.watcher,
+    "last_event": lambda r: _ts(r.last_event_at),
+    "handover": lambda r: r.handover_fired_at,
+    "error": lambda r: r.error.lower() or None,
+}
+
+
+def _default_key(row: FleetRow) -> tuple[int, float, str]:
+    started = _ts(row.started_at)
+    return (attention_rank(row), -(started if started is not None else float("-inf")), row.id)
+
+
+def sort_rows(rows: Iterable[FleetRow], by: str = "attention", *, descending: bool = False) -> list[FleetRow]:
+    """Sort by a column of :data:`SORT_KEYS`; ``"attention"`` is the default order (ties: newest
+    started first, then id). Rows whose value is missing go last in either direction."""
+    rows = list(rows)
+    if by == "attention":
+        return sorted(rows, key=_default_key, reverse=descending)
+    try:
+        keyf = SORT_KEYS[by]
+    except KeyError:
+        raise ValueError(f"unknown sort column {by!r}; one of {', '.join(SORT_KEYS)}") from None
+    present = [r for r in rows if keyf(r) is not None]
+    missing = [r for r in rows if keyf(r) is None]
+    present.sort(key=lambda r: (keyf(r), r.id), reverse=descending)
+    return present + sorted(missing, key=_default_key)
+
+
+def filter_rows(rows: Iterable[FleetRow], text: str, *, attention_only: bool = False) -> list[FleetRow]:
+    """Case-insensitive substring match over id, status, FQDN, org, region and error."""
+    needle = (text or "").strip().casefold()
+    out = []
+    for row in rows:
+        if attention_only and not needs_attention(row):
+            continue
+        if needle:
+            hay = "\n".join((row.id, row.status, row.fqdn, row.org, row.region, row.error)).casefold()
+            if row.stale:
+                hay += "\nstale"
+            if needle not in hay:
+                continue
+        out.append(row)
+    return out
+
+
+def status_counts(rows: Iterable[FleetRow]) -> dict[str, int]:
+    """Count per status: known statuses in lifecycle order, then unknown ones alphabetically.
+    Only statuses that occur are present."""
+    counts = Counter(r.status for r in rows)
+    out = {s: counts[s] for s in statuses.KNOWN_STATUSES if counts.get(s)}
+    for s in sorted(k for k in counts if k not in out):
+        out[s] = counts[s]
+    return out
+
+
+def stale_count(rows: Iterable[FleetRow]) -> int:
+    return sum(1 for r in rows if r.stale)
