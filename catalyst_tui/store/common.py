@@ -1,0 +1,135 @@
+"""Helpers shared by both store backends: id checks, summaries from plain dicts, event encoding.
+
+Nothing here builds pydantic models for events: the fleet list must stay cheap (issue 2,
+"listing the fleet does not load every event").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ..domain.components import current_states, states_from_events
+from ..domain.record import GO_ZERO_TIME, Event, is_valid_id
+from .base import InvalidRecordId, Refused, Summary
+
+#: Default ceiling of one record file / blob. A real record at the 10,000-event cap is a few MB
+#: (component-log lines are ~0.5-1 KB each); 32 MiB leaves generous headroom and still refuses a
+#: runaway or hostile file before it is read into memory.
+MAX_RECORD_BYTES = 32 * 1024 * 1024
+
+
+def check_id(record_id: Any) -> str:
+    """catalyst-api's id rule (§1.1); raise :class:`InvalidRecordId` with a one-line message."""
+    if not isinstance(record_id, str) or not is_valid_id(record_id):
+        shown = repr(record_id)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        raise InvalidRecordId(
+            f"{shown}: invalid record id (must not be empty, '.' or '..', or contain '/', '\\' or NUL)"
+        )
+    return record_id
+
+
+def make_private_dirs(path: Path) -> None:
+    """Create ``path`` and any missing parents, each one 0700 (existing ones are left alone)."""
+    missing: list[Path] = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            continue
+        os.chmod(d, 0o700)
+
+
+def refuse_read_only(record_id: str, action: str) -> Refused:
+    return Refused(f"{record_id}: read-only mode: {action} refused; nothing written")
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _unset_time(value: Any) -> str | None:
+    if not isinstance(value, str) or not value or value.startswith("0001-01-01T00:00:00") or value == GO_ZERO_TIME:
+        return None
+    return value
+
+
+def _s(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """One event as catalyst-api writes it (Go ``omitempty`` keys dropped when empty)."""
+    data = event.model_dump(mode="json", exclude_unset=True, by_alias=True)
+    omit = Event.OMITEMPTY
+    return {k: v for k, v in data.items() if not (k in omit and v in (None, "", 0, False, [], {}))}
+
+
+def dumps_compact(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def summary_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything of :class:`Summary` except ``version``, from a record dict whose types are valid."""
+    request = data.get("request") if isinstance(data.get("request"), Mapping) else {}
+    result = data.get("result") if isinstance(data.get("result"), Mapping) else None
+    events = data.get("events") if isinstance(data.get("events"), list) else None
+    res: Mapping[str, Any] = result or {}
+    region = _s(request.get("region"))
+    if not region:
+        regions = request.get("regions")
+        if isinstance(regions, list) and regions and isinstance(regions[0], Mapping):
+            region = _s(regions[0].get("cloudRegion"))
+    last_time = None
+    if events:
+        last = events[-1]
+        if isinstance(last, Mapping):
+            last_time = _s(last.get("time")) or None
+    return {
+        "id": data["id"],
+        "status": data["status"],
+        "sovereignFQDN": _s(request.get("sovereignFQDN")) or _s(res.get("sovereignFQDN")),
+        "orgName": _s(request.get("orgName")),
+        "region": region,
+        "startedAt": _unset_time(data.get("startedAt")),
+        "finishedAt": _unset_time(data.get("finishedAt")),
+        "error": _s(data.get("error")),
+        "component_states": current_states(result, events),
+        "kubeconfigPath": _s(res.get("kubeconfigPath")),
+        "phase1FinishedAt": _s(res.get("phase1FinishedAt")) or None,
+        "phase1Outcome": _s(res.get("phase1Outcome")),
+        "phase1Substate": _s(res.get("phase1Substate")),
+        "handoverFiredAt": _s(res.get("handoverFiredAt")) or None,
+        "handoverURL_set": bool(_s(res.get("handoverURL"))),
+        "ownerEmail": _s(data.get("ownerEmail")) or _s(request.get("orgEmail")),
+        "events_count": len(events or ()),
+        "last_event_time": last_time,
+    }
+
+
+def summary_from_dict(data: Mapping[str, Any], version: str) -> Summary:
+    return Summary(version=version, **summary_fields(data))
+
+
+def states_frozen(result: Mapping[str, Any] | None) -> bool:
+    """True when ``componentStates`` is authoritative (Phase 1 finished, §9.4): events don't move it."""
+    return bool(
+        isinstance(result, Mapping) and result.get("phase1FinishedAt") and isinstance(result.get("componentStates"), Mapping)
+    )
+
+
+def merge_event_states(states: dict[str, str], events: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    out = dict(states)
+    out.update(states_from_events(events))
+    return out
