@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from catalyst_tui.domain.record import Event, Record, loads_record
+from catalyst_tui.domain.record import Event, Record, loads_record, to_catalyst_json
 
 SAMPLE = """{
   "id": "3f9c2a7e1b8d4c60",
@@ -82,3 +82,7 @@ def snapshot_tree(root: Path) -> dict[str, tuple[bytes | str, int]]:
 @pytest.fixture
 def sample_record() -> Record:
     return make_record()
+
+
+#: SAMPLE as catalyst-api would have written it (2-space indent, struct key order).
+SAMPLE_CANONICAL = to_catalyst_json(loads_record(SAMPLE))

@@ -14,7 +14,7 @@ from catalyst_tui.store.urls import open_store
 
 from .conftest import SAMPLE, ev, make_record
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "catalyst-dir"]
 
 
 def store_url(kind: str, tmp_path) -> str:
@@ -262,7 +262,6 @@ async def test_leases_sqlite(tmp_path):
 
 
 async def test_leases_refused_on_directory(tmp_path):
-    pytest.importorskip("catalyst_tui.store.catalyst_dir")
     async with open_store(store_url("catalyst-dir", tmp_path)) as s:
         assert not s.supports_leases
         with pytest.raises(Refused, match="leases are not supported"):

@@ -1,0 +1,583 @@
+"""The catalyst-api volume itself: ``<dir>/<id>.json``, one record per file (domain reference §1).
+
+Reading follows catalyst-api's ``LoadAll`` (§1.3): directories, dot-files and names not ending in
+``.json`` are skipped; a file that cannot be read or decoded is reported as a :class:`LoadError`
+and skipped, never aborting the load. On top of that (catalyst-api trusts its own volume; we do
+not): a record whose ``id`` differs from its file name, a symlink resolving outside the
+directory, anything that is not a regular file and a file over ``max_record_bytes`` are reported
+and skipped too.
+
+Writing follows ``store.Save`` (§1.2): a temp file ``.<id>.*.json.tmp`` in the same directory,
+write, fsync, mode 0600, rename over ``<id>.json``; the bytes are exactly
+:func:`to_catalyst_json`. Before the rename the target is read again and compared with the
+version the caller read; if catalyst-api (or anyone) rewrote it meanwhile the write is abandoned
+with :class:`Conflict` and the temp file removed. catalyst-tui's own writers additionally
+serialise on ``flock(.catalyst-tui.lock)``; catalyst-api takes no cross-process lock, so a
+rename by catalyst-api in the microseconds between our compare and our rename cannot be
+excluded (§9.6: treat the files as read-only while catalyst-api runs).
+
+A version is the SHA-256 (hex) of the file's bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from pydantic import ValidationError
+
+from ..domain.record import (
+    EVENT_BUFFER_CAP,
+    Event,
+    Record,
+    RecordDecodeError,
+    loads_record,
+    record_to_dict,
+    to_catalyst_json,
+)
+from .base import (
+    AuditEntry,
+    Conflict,
+    LoadError,
+    RecordNotFound,
+    RecordStore,
+    StoreError,
+    StoreUnavailable,
+    Summary,
+    Versioned,
+)
+from .common import MAX_RECORD_BYTES, check_id, make_private_dirs, refuse_read_only, summary_from_dict
+
+LOCK_NAME = ".catalyst-tui.lock"
+AUDIT_NAME = ".catalyst-tui-audit.jsonl"
+PROBE_PREFIX = ".catalyst-tui-write-probe."
+
+_EVENT_STR_KEYS = frozenset({"time", "phase", "level", "message", "component", "state"})
+
+
+class UnreadableRecord(StoreError):
+    """A record file exists but cannot be used (undecodable, too big, escaping symlink…)."""
+
+    exit_code = 1
+
+
+class _Unreadable(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def version_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB"
+
+
+def _strip_source(message: str, source: str) -> str:
+    prefix = source + ": "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def _events_look_valid(events: Any) -> bool:
+    """Cheap structural check of ``events`` matching the Event model's strict field types."""
+    if events is None:
+        return True
+    if type(events) is not list:
+        return False
+    str_keys = _EVENT_STR_KEYS
+    for e in events:
+        if type(e) is not dict:
+            return False
+        for k, v in e.items():
+            if k in str_keys:
+                if type(v) is not str:
+                    return False
+            elif k == "dependsOn" and v is not None:
+                if type(v) is not list or any(type(x) is not str for x in v):
+                    return False
+    return True
+
+
+class CatalystDirStore(RecordStore):
+    kind = "catalyst-dir"
+    shared_with_catalyst_api = True
+    supports_leases = False
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+        lock_timeout: float = 10.0,
+        event_cap: int = EVENT_BUFFER_CAP,
+    ) -> None:
+        self.dir = Path(directory)
+        self.url = f"catalyst-dir://{self.dir}" if self.dir.is_absolute() else str(self.dir)
+        self.read_only = read_only
+        self.max_record_bytes = max_record_bytes
+        self.lock_timeout = lock_timeout
+        self.event_cap = event_cap
+        #: False when the write probe failed at open (reads still work).
+        self.writable = False
+        self._real: str = ""
+        self._opened = False
+
+    # --- open / close ----------------------------------------------------------------------------
+    def _open_sync(self) -> None:
+        d = self.dir
+        if not d.exists() and not d.is_symlink():
+            if self.read_only:
+                raise StoreUnavailable(f"{d}: no such directory")
+            try:
+                make_private_dirs(d)
+            except OSError as exc:
+                raise StoreUnavailable(f"{d}: cannot create directory: {exc.strerror or exc}") from None
+        if not d.is_dir():
+            raise StoreUnavailable(f"{d}: not a directory")
+        if not os.access(d, os.R_OK | os.X_OK):
+            raise StoreUnavailable(f"{d}: directory is not readable")
+        self._real = os.path.realpath(d)
+        self.writable = False if self.read_only else self._probe()
+
+    def _probe(self) -> bool:
+        """catalyst-api's ``.write-probe``: really create and delete a file (root ignores mode bits)."""
+        try:
+            fd, name = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=self.dir)
+        except OSError:
+            return False
+        os.close(fd)
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
+        return True
+
+    async def open(self) -> None:
+        if self._opened:
+            return
+        await asyncio.to_thread(self._open_sync)
+        self._opened = True
+
+    async def close(self) -> None:
+        self._opened = False
+
+    def _check_open(self) -> None:
+        if not self._opened:
+            raise StoreUnavailable(f"{self.dir}: store is not open")
+
+    # --- reading ---------------------------------------------------------------------------------
+    def _path(self, record_id: str) -> Path:
+        return self.dir / f"{record_id}.json"
+
+    def _read_bytes(self, path: Path) -> bytes:
+        """Read one record file under the safety rules; raise _Unreadable or FileNotFoundError."""
+        st = os.lstat(path)
+        open_path = str(path)
+        if stat.S_ISLNK(st.st_mode):
+            real = os.path.realpath(path)
+            if not (real.startswith(self._real + os.sep)):
+                raise _Unreadable("symlink points outside the store directory")
+            open_path = real
+        elif stat.S_ISDIR(st.st_mode):
+            raise _Unreadable("is a directory")
+        try:
+            fd = os.open(open_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _Unreadable("symlink points outside the store directory") from None
+            raise _Unreadable(f"cannot open: {exc.strerror or exc}") from None
+        try:
+            fst = os.fstat(fd)
+            if not stat.S_ISREG(fst.st_mode):
+                raise _Unreadable("not a regular file")
+            limit = self.max_record_bytes
+            if fst.st_size > limit:
+                raise _Unreadable(f"file is {_mib(fst.st_size)}, over the {_mib(limit)} record size limit")
+            chunks = []
+            remaining = limit + 1
+            while remaining > 0:
+                chunk = os.read(fd, min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
+            data = b"".join(chunks)
+            if len(data) > limit:
+                raise _Unreadable(f"file grew over the {_mib(limit)} record size limit while being read")
+            return data
+        except OSError as exc:
+            raise _Unreadable(f"cannot read: {exc.strerror or exc}") from None
+        finally:
+            os.close(fd)
+
+    def _decode_full(self, record_id: str, path: Path, data: bytes) -> Record:
+        source = str(path)
+        try:
+            record = loads_record(data, source=source)
+        except RecordDecodeError as exc:
+            raise _Unreadable(_strip_source(str(exc), source)) from None
+        if record.id != record_id:
+            raise _Unreadable(self._id_mismatch(record.id))
+        return record
+
+    @staticmethod
+    def _id_mismatch(found: str) -> str:
+        shown = found if len(found) <= 40 else found[:37] + "..."
+        return f"record id {shown!r} differs from the file name"
+
+    def _summary_fast(self, record_id: str, path: Path, data: bytes) -> Summary:
+        """A Summary without building event models; any doubt falls back to the full decode so
+        the error is exactly the one :meth:`get` would raise."""
+        try:
+            obj = json.loads(data)
+        except (ValueError, RecursionError):
+            obj = None
+        if type(obj) is dict and _events_look_valid(obj.get("events")):
+            head = {k: v for k, v in obj.items() if k != "events"}
+            try:
+                rec = Record.model_validate(head)
+            except ValidationError:
+                rec = None
+            if rec is not None and rec.id:
+                if rec.id != record_id:
+                    raise _Unreadable(self._id_mismatch(rec.id))
+                return summary_from_dict(obj, version_of(data))
+        # Slow path: the full decoder produces the precise message (or, rarely, succeeds).
+        record = self._decode_full(record_id, path, data)
+        return summary_from_dict(record_to_dict(record), version_of(data))
+
+    def _list_sync(self) -> tuple[list[Summary], list[LoadError]]:
+        summaries: list[Summary] = []
+        errors: list[LoadError] = []
+        try:
+            entries = list(os.scandir(self.dir))
+        except OSError as exc:
+            raise StoreUnavailable(f"{self.dir}: cannot list directory: {exc.strerror or exc}") from None
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") or not name.endswith(".json"):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    continue
+            except OSError:
+                continue
+            path = self.dir / name
+            record_id = name[: -len(".json")]
+            try:
+                check_id(record_id)
+                data = self._read_bytes(path)
+                summaries.append(self._summary_fast(record_id, path, data))
+            except FileNotFoundError:
+                continue  # removed while listing (catalyst-api Delete)
+            except _Unreadable as exc:
+                errors.append(LoadError(str(path), exc.reason))
+            except StoreError as exc:
+                errors.append(LoadError(str(path), str(exc)))
+        summaries.sort(key=lambda s: (s.startedAt or "", s.id))
+        errors.sort(key=lambda e: e.path)
+        return summaries, errors
+
+    async def list_summaries(self) -> tuple[list[Summary], list[LoadError]]:
+        self._check_open()
+        return await asyncio.to_thread(self._list_sync)
+
+    def _get_sync(self, record_id: str) -> Versioned:
+        path = self._path(record_id)
+        try:
+            data = self._read_bytes(path)
+        except FileNotFoundError:
+            raise RecordNotFound(f"{record_id}: no such record in {self.dir}") from None
+        except _Unreadable as exc:
+            raise UnreadableRecord(f"{path}: {exc.reason}") from None
+        try:
+            record = self._decode_full(record_id, path, data)
+        except _Unreadable as exc:
+            raise UnreadableRecord(f"{path}: {exc.reason}") from None
+        return Versioned(record, version_of(data))
+
+    async def get(self, record_id: str) -> Versioned:
+        check_id(record_id)
+        self._check_open()
+        return await asyncio.to_thread(self._get_sync, record_id)
+
+    def _token_sync(self) -> str:
+        try:
+            st = os.stat(self.dir)
+            h = hashlib.blake2b(digest_size=12)
+            with os.scandir(self.dir) as it:
+                for entry in it:
+                    name = entry.name
+                    if name.startswith(".") or not name.endswith(".json"):
+                        continue
+                    try:
+                        s = entry.stat()
+                    except OSError:
+                        continue
+                    h.update(f"{name}\0{s.st_ino}\0{s.st_size}\0{s.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        except OSError as exc:
+            return f"unavailable:{exc.errno}"
+        return f"{st.st_mtime_ns}:{h.hexdigest()}"
+
+    async def change_token(self) -> str:
+        self._check_open()
+        return await asyncio.to_thread(self._token_sync)
+
+    # --- writing ---------------------------------------------------------------------------------
+    def _not_writable(self, record_id: str, exc: OSError) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"{self.dir}: directory is not writable: {exc.strerror or exc}; nothing written for {record_id}"
+        )
+
+    @contextmanager
+    def _locked(self, record_id: str) -> Iterator[None]:
+        try:
+            fd = os.open(self.dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise self._not_writable(record_id, exc) from None
+        try:
+            deadline = time.monotonic() + self.lock_timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StoreUnavailable(
+                            f"{record_id}: {self.dir} is locked by another catalyst-tui writer "
+                            f"(waited {self.lock_timeout:g} s); nothing written"
+                        ) from None
+                    time.sleep(0.02)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def _write_temp(self, record_id: str, payload: bytes) -> str:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{record_id}.", suffix=".json.tmp", dir=self.dir)
+        except OSError as exc:
+            raise self._not_writable(record_id, exc) from None
+        try:
+            try:
+                view = memoryview(payload)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                os.fsync(fd)
+                os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            _unlink_quiet(tmp)
+            raise StoreUnavailable(f"{record_id}: cannot write {tmp}: {exc.strerror or exc}; nothing written") from None
+        except BaseException:
+            _unlink_quiet(tmp)
+            raise
+        return tmp
+
+    def _fsync_dir(self) -> None:
+        try:
+            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def _current_version(self, record_id: str) -> tuple[str | None, bytes | None]:
+        """(version, bytes) of ``<id>.json`` now; (None, None) when absent."""
+        try:
+            data = self._read_bytes(self._path(record_id))
+        except FileNotFoundError:
+            return None, None
+        except _Unreadable as exc:
+            return f"unreadable: {exc.reason}", None
+        return version_of(data), data
+
+    def _audit_write(self, entry: AuditEntry | None) -> None:
+        if entry is None:
+            return
+        line = (json.dumps(entry.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        path = self.dir / AUDIT_NAME
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise self._not_writable(entry.record_id or "audit", exc) from None
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _replace_locked(self, record_id: str, payload: bytes, expected: str) -> None:
+        """Under the lock: temp, compare with ``expected``, rename. Raises Conflict/RecordNotFound."""
+        tmp = self._write_temp(record_id, payload)
+        try:
+            current, _ = self._current_version(record_id)
+            if current is None:
+                raise RecordNotFound(f"{record_id}: no such record in {self.dir} (deleted underneath?); nothing written")
+            if current != expected:
+                raise Conflict(
+                    f"{record_id}: changed underneath (version {current[:12]}, expected {expected[:12]}); nothing written"
+                )
+            try:
+                os.rename(tmp, self._path(record_id))
+            except OSError as exc:
+                raise StoreUnavailable(f"{record_id}: cannot rename into place: {exc.strerror or exc}; nothing written") from None
+        except BaseException:
+            _unlink_quiet(tmp)
+            raise
+        self._fsync_dir()
+
+    def _payload(self, record: Record) -> bytes:
+        if record.events is not None and len(record.events) > self.event_cap:
+            record = record.model_copy(deep=False)
+            record.events = list(record.events[-self.event_cap:])
+        return to_catalyst_json(record).encode("utf-8")
+
+    def _create_sync(self, record: Record, audit: AuditEntry | None) -> str:
+        record_id = record.id
+        payload = self._payload(record)
+        with self._locked(record_id):
+            tmp = self._write_temp(record_id, payload)
+            target = self._path(record_id)
+            try:
+                try:
+                    os.link(tmp, target)  # atomic create-if-absent
+                except FileExistsError:
+                    raise Conflict(f"{record_id}: already exists in {self.dir}; nothing written") from None
+                except OSError as exc:
+                    if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                        raise StoreUnavailable(f"{record_id}: cannot create {target}: {exc.strerror or exc}") from None
+                    if os.path.lexists(target):
+                        raise Conflict(f"{record_id}: already exists in {self.dir}; nothing written") from None
+                    os.rename(tmp, target)
+            finally:
+                _unlink_quiet(tmp)
+            self._fsync_dir()
+            self._audit_write(audit)
+        return version_of(payload)
+
+    async def create(self, record: Record, *, audit: AuditEntry | None = None) -> str:
+        record_id = check_id(record.id)
+        if self.read_only:
+            raise refuse_read_only(record_id, "create")
+        self._check_open()
+        return await asyncio.to_thread(self._create_sync, record, audit)
+
+    def _replace_sync(self, record: Record, expected: str, audit: AuditEntry | None) -> str:
+        payload = self._payload(record)
+        with self._locked(record.id):
+            self._replace_locked(record.id, payload, expected)
+            self._audit_write(audit)
+        return version_of(payload)
+
+    async def replace(self, record: Record, expected_version: str, *, audit: AuditEntry | None = None) -> str:
+        record_id = check_id(record.id)
+        if self.read_only:
+            raise refuse_read_only(record_id, "replace")
+        self._check_open()
+        return await asyncio.to_thread(self._replace_sync, record, str(expected_version), audit)
+
+    def _append_sync(self, record_id: str, events: list[Event], expected: str | None, audit: AuditEntry | None) -> str:
+        with self._locked(record_id):
+            # Unguarded appends commute: retry a few times if catalyst-api rewrites the file meanwhile.
+            attempts = 1 if expected is not None else 5
+            for attempt in range(attempts):
+                current = self._get_sync(record_id)
+                if expected is not None and current.version != expected:
+                    raise Conflict(
+                        f"{record_id}: changed underneath (version {current.version[:12]}, expected {expected[:12]}); nothing written"
+                    )
+                record = current.record
+                record.append_events(events, cap=self.event_cap)
+                payload = self._payload(record)
+                try:
+                    self._replace_locked(record_id, payload, current.version)
+                except Conflict:
+                    if attempt + 1 >= attempts:
+                        raise
+                    continue
+                self._audit_write(audit)
+                return version_of(payload)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def append_events(
+        self,
+        record_id: str,
+        events: list[Event],
+        *,
+        expected_version: str | None = None,
+        audit: AuditEntry | None = None,
+    ) -> str:
+        check_id(record_id)
+        if self.read_only:
+            raise refuse_read_only(record_id, "append events")
+        self._check_open()
+        return await asyncio.to_thread(self._append_sync, record_id, list(events), expected_version, audit)
+
+    # --- audit -----------------------------------------------------------------------------------
+    def _audit_append_sync(self, entry: AuditEntry) -> None:
+        with self._locked(entry.record_id or "audit"):
+            self._audit_write(entry)
+
+    async def audit_append(self, entry: AuditEntry) -> None:
+        if self.read_only:
+            raise refuse_read_only(entry.record_id or "audit", "audit append")
+        self._check_open()
+        await asyncio.to_thread(self._audit_append_sync, entry)
+
+    def _audit_list_sync(self, record_id: str | None) -> list[AuditEntry]:
+        try:
+            with open(self.dir / AUDIT_NAME, "rb") as fh:
+                lines = fh.read().splitlines()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StoreUnavailable(f"{self.dir / AUDIT_NAME}: cannot read audit trail: {exc.strerror or exc}") from None
+        out = []
+        for line in lines:
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue  # a torn last line after a crash
+            if isinstance(data, dict):
+                entry = AuditEntry.from_json(data)
+                if record_id is None or entry.record_id == record_id:
+                    out.append(entry)
+        return out
+
+    async def audit_list(self, record_id: str | None = None) -> list[AuditEntry]:
+        self._check_open()
+        return await asyncio.to_thread(self._audit_list_sync, record_id)
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+__all__ = ["CatalystDirStore", "UnreadableRecord", "version_of", "LOCK_NAME", "AUDIT_NAME"]
