@@ -485,45 +485,42 @@ async def cmd_handover(opts: RunOptions, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _transfer_module() -> Any:
-    if importlib.util.find_spec("catalyst_tui.store.transfer") is None:
-        raise Unavailable("import/export: store transfer is not available in this build")
-    from ..store import transfer
-
-    return transfer
-
-
 async def cmd_import(opts: RunOptions, args: argparse.Namespace) -> int:
     actions.refuse_if_read_only(opts.read_only, "import")
-    transfer = _transfer_module()
     async with opened_store(opts, write=True) as dest:
         report = await actions.import_records(
-            transfer, dest, args.src, operator=opts.operator, reason=args.reason or "", overwrite=args.overwrite
+            dest, args.src, operator=opts.operator, read_only=opts.read_only, reason=args.reason or ""
         )
-    return _print_transfer(report, "imported")
+    return _print_transfer(report)
 
 
 async def cmd_export(opts: RunOptions, args: argparse.Namespace) -> int:
     _check_ids(args.ids)
     actions.refuse_if_read_only(opts.read_only, "export")
-    transfer = _transfer_module()
     async with opened_store(opts) as src:
         report = await actions.export_records(
-            transfer, src, args.dest, ids=args.ids or None, operator=opts.operator, reason=args.reason or "",
-            overwrite=args.overwrite,
+            src, args.dest, ids=args.ids or None, operator=opts.operator, read_only=opts.read_only,
+            reason=args.reason or "",
         )
-    return _print_transfer(report, "exported")
+    return _print_transfer(report)
 
 
-def _print_transfer(report: Any, verb: str) -> int:
-    for rid in report.written:
-        out(f"{sanitize(rid)}: {verb}")
-    for rid, reason in report.skipped:
-        err(error_line(f"{rid}: skipped: {reason}"))
+_TRANSFER_EXIT = {"conflict": EXIT_CONFLICT, "missing": EXIT_NOT_FOUND, "error": EXIT_FAILURE}
+
+
+def _print_transfer(report: Any) -> int:
+    """``ID: created|replaced|unchanged`` on stdout; failures one line each on stderr. Exit code:
+    the worst of 4 (conflict), 3 (missing), 1 (unreadable); 0 when every record made it."""
     code = EXIT_OK
-    for rid, message, exit_code in report.failed:
-        err(error_line(message))
-        code = max(code, exit_code or EXIT_FAILURE)
+    for le in report.load_errors:
+        err(error_line(f"skipped {le.path}: {le.reason}"))
+        code = max(code, EXIT_FAILURE)
+    for res in report.results:
+        if res.ok:
+            out(f"{sanitize(res.id)}: {res.outcome}")
+        else:
+            err(error_line(res.detail or f"{res.id}: {res.outcome}"))
+            code = max(code, _TRANSFER_EXIT.get(res.outcome, EXIT_FAILURE))
     return code
 
 
@@ -629,16 +626,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expect", metavar="STATUS", help="only patch if the current status is this (else exit 4)")
     p.set_defaults(handler=cmd_patch_status)
 
-    p = sub("import", "copy records from another store (URL or directory) into this one")
+    p = sub("import", "copy records from another store (URL or directory) into this one; the source wins")
     p.add_argument("src", metavar="SRC")
-    p.add_argument("--overwrite", action="store_true", help="replace records that already exist here")
     p.add_argument("--reason", metavar="TEXT", help="recorded in the audit trail")
     p.set_defaults(handler=cmd_import)
 
     p = sub("export", "copy records from this store to another (URL or directory, catalyst-api format)")
     p.add_argument("dest", metavar="DEST")
     p.add_argument("ids", metavar="ID", nargs="*", help="only these records (default: all)")
-    p.add_argument("--overwrite", action="store_true", help="replace records that already exist there")
     p.add_argument("--reason", metavar="TEXT", help="recorded in the audit trail")
     p.set_defaults(handler=cmd_export)
 

@@ -446,3 +446,72 @@ async def handover(
         record_id, minted.url, fired, expires, minted.reissued, minted.previous_fired_at, version, entry,
         tuple(getattr(signer, "notes", ()) or ()),
     )
+
+
+# --- import / export ----------------------------------------------------------------------------
+
+def _transfer_audit(action: str, operator: str, reason: str, peer_key: str, peer: str, now: datetime):
+    def factory(existing: Record | None, incoming: Record) -> AuditEntry:
+        return audit_entry(
+            now=now,
+            operator=operator,
+            action=action,
+            record_id=incoming.id,
+            before=existing.status if existing is not None else None,
+            after=incoming.status,
+            reason=clean_reason(reason) or f"{action} {'from' if action == 'import' else 'to'} {peer}",
+            **{peer_key: peer, "replaced": existing is not None},
+        )
+
+    return factory
+
+
+async def import_records(
+    dest: RecordStore,
+    src_url: str,
+    *,
+    operator: str,
+    read_only: bool = False,
+    ids: list[str] | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Any:
+    """Copy records from the store at ``src_url`` (opened read-only) into ``dest``.
+
+    Returns :class:`catalyst_tui.store.transfer.TransferReport` (per-record outcomes ``created``,
+    ``replaced``, ``unchanged``, ``conflict``, ``missing``, ``error``). Every write is audited in
+    ``dest`` with action ``import``.
+    """
+    from ..store.transfer import copy_records
+    from ..store.urls import open_store
+
+    refuse_if_read_only(read_only, "import")
+    for rid in ids or ():
+        check_id(rid)
+    audit = _transfer_audit("import", operator, reason, "source", src_url, _now(now))
+    async with open_store(src_url, read_only=True) as src:
+        return await copy_records(src, dest, ids, operator_audit=audit)
+
+
+async def export_records(
+    src: RecordStore,
+    dest_url: str,
+    *,
+    operator: str,
+    read_only: bool = False,
+    ids: list[str] | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Any:
+    """Copy records of ``src`` (all, or ``ids``) to the store at ``dest_url`` (a catalyst-api
+    directory gets catalyst-api's format). Audited in the destination with action ``export``.
+    Refused in read-only mode: it changes the destination."""
+    from ..store.transfer import copy_records
+    from ..store.urls import open_store
+
+    refuse_if_read_only(read_only, "export")
+    for rid in ids or ():
+        check_id(rid)
+    audit = _transfer_audit("export", operator, reason, "destination", dest_url, _now(now))
+    async with open_store(dest_url) as dst:
+        return await copy_records(src, dst, ids, operator_audit=audit)
