@@ -459,9 +459,11 @@ class CatalystDirStore(RecordStore):
     def _create_sync(self, record: Record, audit: AuditEntry | None) -> str:
         record_id = record.id
         payload = self._payload(record)
+        target = self._path(record_id)
+        if os.path.lexists(target):  # fail fast; the link below is the real check
+            raise Conflict(f"{record_id}: already exists in {self.dir}; nothing written")
         with self._locked(record_id):
             tmp = self._write_temp(record_id, payload)
-            target = self._path(record_id)
             try:
                 try:
                     os.link(tmp, target)  # atomic create-if-absent
@@ -501,6 +503,12 @@ class CatalystDirStore(RecordStore):
         return await asyncio.to_thread(self._replace_sync, record, str(expected_version), audit)
 
     def _append_sync(self, record_id: str, events: list[Event], expected: str | None, audit: AuditEntry | None) -> str:
+        # Fail fast (before creating the lock file) on a missing, unreadable or stale record.
+        first = self._get_sync(record_id)
+        if expected is not None and first.version != expected:
+            raise Conflict(
+                f"{record_id}: changed underneath (version {first.version[:12]}, expected {expected[:12]}); nothing written"
+            )
         with self._locked(record_id):
             # Unguarded appends commute: retry a few times if catalyst-api rewrites the file meanwhile.
             attempts = 1 if expected is not None else 5
