@@ -1,4 +1,7 @@
-"""Record stores: SQLite (embedded default) and the catalyst-api directory."""
+"""Record stores: SQLite (embedded default) and the catalyst-api directory.
+
+``open_store(url, read_only=...)`` builds one (open it with ``async with``); see :mod:`.urls`.
+"""
 
 from .base import (  # noqa: F401
     AuditEntry,
@@ -15,3 +18,4 @@ from .base import (  # noqa: F401
     Summary,
     Versioned,
 )
+from .urls import default_store_url, open_store, resolve_store_url  # noqa: F401

@@ -251,7 +251,7 @@ class CatalystDirStore(RecordStore):
             head = {k: v for k, v in obj.items() if k != "events"}
             try:
                 rec = Record.model_validate(head)
-            except ValidationError:
+            except (ValidationError, ValueError, RecursionError):
                 rec = None
             if rec is not None and rec.id:
                 if rec.id != record_id:
@@ -289,6 +289,8 @@ class CatalystDirStore(RecordStore):
                 errors.append(LoadError(str(path), exc.reason))
             except StoreError as exc:
                 errors.append(LoadError(str(path), str(exc)))
+            except (ValueError, RecursionError, MemoryError) as exc:  # never abort the load
+                errors.append(LoadError(str(path), f"cannot decode: {type(exc).__name__}"))
         summaries.sort(key=lambda s: (s.startedAt or "", s.id))
         errors.sort(key=lambda e: e.path)
         return summaries, errors
