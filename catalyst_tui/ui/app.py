@@ -1,0 +1,370 @@
+"""The dashboard application and its entry point.
+
+Services are injected: the app gets a :class:`~catalyst_tui.store.base.RecordStore` and, when
+this process runs watchers, a supervisor. Without a supervisor (``supervisor=None``) the
+dashboard still shows the fleet from the store, and the watcher actions say why they cannot run.
+
+``own_store`` / ``own_supervisor``: when True the app opens/starts them on mount and closes/stops
+them when it exits, in its own event loop (what tests and ``snap_compare`` need).
+:func:`run_dashboard` opens the store itself first, so an unusable store is reported as one line
+with its exit code before the terminal is taken over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+from rich.text import Text
+from textual import work
+from textual.app import App
+
+from ..domain.restart import kubeconfigs_dir_from_env
+from ..kube.state import WatcherStatus
+from ..service import actions
+from ..store.base import RecordStore, StoreError
+from . import keymap
+from .commands import ActionsProvider
+from .config import UiConfig, load_config
+from .fleet_state import FleetState
+from .messages import FleetChanged
+from .text import safe
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class CatalystApp(App[int]):
+    """The operator dashboard."""
+
+    CSS_PATH = "styles.tcss"
+    TITLE = "catalyst-tui"
+    BINDINGS = keymap.bindings("app")
+    COMMANDS = App.COMMANDS | {ActionsProvider}
+    #: Escape from a modal / the palette must not quit; ctrl+c quits as well as q.
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(
+        self,
+        store: RecordStore,
+        *,
+        supervisor: Any = None,
+        read_only: bool = False,
+        operator: str = "unknown",
+        clock: Clock | None = None,
+        config: UiConfig | None = None,
+        signer: Any = None,
+        kubeconfigs_dir: str | None = None,
+        own_store: bool = True,
+        own_supervisor: bool = True,
+        store_label: str | None = None,
+        stat: Callable[[str], object] = os.stat,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.supervisor = supervisor
+        self.read_only = bool(read_only or getattr(store, "read_only", False))
+        self.operator = operator
+        self.clock: Clock = clock or system_clock
+        self.config = config if config is not None else UiConfig()
+        #: A HandoverSigner, or a zero-argument callable returning one (loaded only when needed).
+        self.signer = signer
+        self.kubeconfigs_dir = kubeconfigs_dir or getattr(store, "kubeconfigs_dir", None) or kubeconfigs_dir_from_env()
+        self.own_store = own_store
+        self.own_supervisor = own_supervisor
+        self.store_label = store_label or getattr(store, "url", "") or store.kind
+        self.stat = stat
+        self.fleet = FleetState(
+            store,
+            kubeconfigs_dir=self.kubeconfigs_dir,
+            statuses=self._watcher_statuses if supervisor is not None else None,
+            stat=stat,
+        )
+        #: One line when the store could not be opened at all.
+        self.services_error: str | None = None
+        self.services_ready = False
+        self._polling = False
+        self._poll_again = False
+        self._store_opened = False
+        self._supervisor_started = False
+
+    # --- services ----------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self.clock()
+
+    def tune(self, root: Any) -> None:
+        """Honour ``cursor_blink = false`` for the text inputs under ``root`` (tests, screenshots)."""
+        if not self.config.cursor_blink:
+            from textual.widgets import Input, TextArea
+
+            for widget in root.query("Input, TextArea"):
+                if isinstance(widget, (Input, TextArea)):
+                    widget.cursor_blink = False
+
+    def _watcher_statuses(self) -> Mapping[str, WatcherStatus]:
+        return self.supervisor.statuses() if self.supervisor is not None else {}
+
+    def on_mount(self) -> None:
+        from .screens.fleet import FleetScreen
+
+        self.set_keymap(self.config.keymap)
+        if not self.config.animations:
+            self.animation_level = "none"
+        for warning in self.config.warnings:
+            self.notify(warning, title="config", severity="warning", markup=False, timeout=10)
+        self.push_screen(FleetScreen())
+        self.start_services()
+        self.set_interval(self.config.poll_interval, self._tick, name="poll")
+
+    @work(group="services", exit_on_error=False)
+    async def start_services(self) -> None:
+        if self.own_store:
+            try:
+                await self.store.open()
+                self._store_opened = True
+            except StoreError as exc:
+                self.services_error = str(exc)
+                self._broadcast(FleetChanged(await self._empty_delta()))
+                return
+        if self.supervisor is not None and self.own_supervisor:
+            try:
+                await self.supervisor.start()
+                self._supervisor_started = True
+            except Exception as exc:  # noqa: BLE001 - the fleet view goes on without watchers
+                self.notify(f"watchers not started: {exc}", title="supervisor", severity="error", markup=False, timeout=15)
+        self.services_ready = True
+        await self.poll(force=True)
+
+    async def _empty_delta(self):  # noqa: ANN202
+        from .fleet_state import FleetDelta
+
+        return FleetDelta(error_changed=True)
+
+    async def on_unmount(self) -> None:
+        await self.stop_services()
+
+    async def stop_services(self) -> None:
+        if self._supervisor_started:
+            self._supervisor_started = False
+            try:
+                await self.supervisor.stop()
+            except Exception:  # noqa: BLE001 - shutting down: nothing left to tell
+                pass
+        if self._store_opened:
+            self._store_opened = False
+            await self.store.close()
+
+    def _tick(self) -> None:
+        if self.services_ready:
+            self.run_worker(self.poll(), group="poll", exit_on_error=False)
+
+    async def poll(self, *, force: bool = False) -> None:
+        """Read what changed and tell the screens. Overlapping polls are dropped (k9s does the
+        same): a slow store never queues refreshes behind each other."""
+        if self._polling:
+            self._poll_again = self._poll_again or force
+            return
+        self._polling = True
+        try:
+            delta = await self.fleet.poll(force=force, now=self.now())
+            self._broadcast(FleetChanged(delta))
+        finally:
+            self._polling = False
+        if self._poll_again:
+            self._poll_again = False
+            await self.poll(force=True)
+
+    def _broadcast(self, message: FleetChanged) -> None:
+        for screen in self.screen_stack:
+            screen.post_message(FleetChanged(message.delta))
+
+    # --- app actions -------------------------------------------------------------------------
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_audit(self, record_id: str | None = None) -> None:
+        from .screens.audit import AuditScreen
+
+        self.push_screen(AuditScreen(record_id))
+
+    async def action_refresh_fleet(self) -> None:
+        if self.services_ready:
+            await self.poll(force=True)
+            self.notify("Store re-read.", timeout=2)
+
+    def open_detail(self, record_id: str) -> None:
+        from .screens.detail import DetailScreen
+
+        self.push_screen(DetailScreen(record_id))
+
+    # --- record actions ----------------------------------------------------------------------
+    def record_action(self, action_id: str, record_id: str | None) -> None:
+        """Route a record action from any screen: refusals first, then the action's modal."""
+        spec = keymap.by_id(action_id)
+        if record_id is None:
+            self.notify("No Sovereign selected.", severity="warning", timeout=3)
+            return
+        if spec.mutating and self.read_only:
+            from .modals.confirm import MessageModal
+
+            self.push_screen(MessageModal.read_only_refusal(spec, record_id))
+            return
+        if action_id == "handover":
+            from .modals.handover import HandoverModal
+
+            self.push_screen(HandoverModal(record_id), self._after_mutation)
+        elif action_id == "patch-status":
+            from .modals.patch_status import PatchStatusModal
+
+            self.push_screen(PatchStatusModal(record_id), self._after_mutation)
+        elif action_id == "view-json":
+            from .modals.json_view import JsonViewModal
+
+            self.push_screen(JsonViewModal(record_id))
+        elif action_id in ("reattach", "stop-watcher", "take-over"):
+            self.watcher_action(action_id, record_id)
+
+    def _after_mutation(self, result: object) -> None:
+        if result:
+            self.run_worker(self.poll(force=True), group="poll", exit_on_error=False)
+
+    @work(group="watcher-action", exit_on_error=False)
+    async def watcher_action(self, action_id: str, record_id: str) -> None:
+        from .modals.confirm import ConfirmModal, MessageModal
+
+        spec = keymap.by_id(action_id)
+        sup = self.supervisor
+        method = {"reattach": "reattach", "stop-watcher": "stop_watcher", "take-over": "take_over"}[action_id]
+        if sup is None or not hasattr(sup, method):
+            why = (
+                "this dashboard runs without watchers (no supervisor in this process)"
+                if sup is None
+                else f"the supervisor in this build cannot {spec.description.lower()}"
+            )
+            await self.push_screen_wait(MessageModal(f"{spec.description}: not available", Text.assemble(safe(record_id), ": ", why, ".")))
+            return
+        row = self.fleet.rows.get(record_id)
+        name = row.fqdn if row is not None and row.fqdn else record_id
+        questions = {
+            "reattach": "Start (or restart) the Phase-1 watcher of {name}? It reads the cluster with the record's kubeconfig and writes progress to the record.",
+            "stop-watcher": "Stop the Phase-1 watcher of {name}? The record stays as it is; reattach starts it again.",
+            "take-over": "Take over as the writer of {name}'s progress? On a catalyst-api directory do this only while catalyst-api is stopped: it would overwrite what this process writes.",
+        }
+        body = Text.assemble(*_split_name(questions[action_id], name))
+        ok = await self.push_screen_wait(ConfirmModal(spec.description, body, confirm_label=spec.description))
+        if not ok:
+            return
+        try:
+            await getattr(sup, method)(record_id)
+        except Exception as exc:  # noqa: BLE001 - shown, not raised
+            await self.push_screen_wait(MessageModal(f"{spec.description} failed", safe(str(exc)), error=True))
+            return
+        try:
+            await self.store.audit_append(
+                actions.audit_entry(
+                    now=self.now(), operator=self.operator, action=action_id, record_id=record_id,
+                    before=row.status if row else None, after=row.status if row else None,
+                    reason=f"{spec.description.lower()} from the dashboard",
+                )
+            )
+        except StoreError as exc:
+            self.notify(f"{record_id}: not audited: {exc}", severity="error", markup=False)
+        self.notify(f"{spec.description}: done.", timeout=3)
+        await self.poll(force=True)
+
+
+def _split_name(template: str, name: str) -> list[Any]:
+    before, _, after = template.partition("{name}")
+    return [before, safe(name, "bold"), after]
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+def _option(options: Any, name: str, default: Any = None) -> Any:
+    return getattr(options, name, default) if options is not None else default
+
+
+def default_signer_factory(key_path: str | None) -> Callable[[], Any]:
+    """Load (or create) the handover key only when an operator actually mints a URL."""
+
+    def factory() -> Any:
+        from ..handover.keys import HandoverSigner
+
+        return HandoverSigner.load_or_generate(key_path)
+
+    return factory
+
+
+def default_supervisor(store: RecordStore, options: Any, *, kubeconfigs_dir: str, operator: str) -> Any:
+    """The watcher supervisor when this build has one, else None (the dashboard works without)."""
+    import importlib.util
+
+    if importlib.util.find_spec("catalyst_tui.service.supervisor") is None:
+        return None
+    from ..service import supervisor as sup_mod
+
+    factory = getattr(sup_mod, "for_dashboard", None)
+    if factory is None:
+        return None
+    return factory(store, options, kubeconfigs_dir=kubeconfigs_dir, operator=operator)
+
+
+async def run_dashboard_async(
+    store_url: str | None = None,
+    options: Any = None,
+    *,
+    store: RecordStore | None = None,
+    supervisor: Any = None,
+    read_only: bool | None = None,
+    operator: str | None = None,
+    clock: Clock | None = None,
+    config: UiConfig | None = None,
+    signer: Any = None,
+    kubeconfigs_dir: str | None = None,
+    store_label: str | None = None,
+    start_supervisor: bool = True,
+) -> int:
+    """Open the store (unless one is given, already open), run the app, stop everything.
+
+    ``supervisor``: given by the caller (the demo); when None and ``start_supervisor`` is True the
+    build's default supervisor is used if there is one. The app starts it and stops it on quit.
+    """
+    from ..service.identity import resolve_operator
+    from ..store.urls import open_store
+
+    ro = bool(read_only if read_only is not None else _option(options, "read_only", False))
+    op = operator or _option(options, "operator") or resolve_operator()
+    kdir = kubeconfigs_dir or _option(options, "kubeconfigs_dir") or kubeconfigs_dir_from_env()
+    cfg = config if config is not None else load_config()
+    if signer is None:
+        signer = default_signer_factory(_option(options, "handover_key"))
+    own_store = store is None
+    if store is None:
+        store = open_store(store_url, read_only=ro)
+        await store.open()  # StoreError here: the CLI prints one line and exits with its code
+    try:
+        if supervisor is None and start_supervisor:
+            supervisor = default_supervisor(store, options, kubeconfigs_dir=kdir, operator=op)
+        app = CatalystApp(
+            store, supervisor=supervisor, read_only=ro, operator=op, clock=clock, config=cfg, signer=signer,
+            kubeconfigs_dir=kdir, own_store=False, own_supervisor=True, store_label=store_label,
+        )
+        await app.run_async()
+        await app.stop_services()
+        return int(app.return_code or 0)
+    finally:
+        if own_store:
+            await store.close()
+
+
+def run_dashboard(store_url: str | None = None, options: Any = None, **kwargs: Any) -> int:
+    """The CLI's no-command path: ``catalyst-tui [--store URL] [--read-only] …``."""
+    return asyncio.run(run_dashboard_async(store_url, options, **kwargs))

@@ -1,0 +1,116 @@
+"""The dashboard's view of the fleet: what the store and the watchers say, and what changed.
+
+Plain Python (no Textual): the app polls :meth:`FleetState.poll` once a second and hands the
+:class:`FleetDelta` to the screens, which update only the rows that changed.
+
+The store is asked for summaries only when its ``change_token()`` moved (k9s style: a cheap
+probe, then the real read); the watcher statuses are compared by a signature, so a watcher that
+makes progress refreshes exactly its row.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+from ..kube.state import WatcherStatus
+from ..service.fleet import FleetRow, build_row, sort_rows
+from ..store.base import LoadError, RecordStore, StoreError, Summary
+
+#: Every this many polls the rows are rebuilt even without a change, so a kubeconfig that
+#: appears (a stale record becoming resumable) shows without a keypress.
+FULL_REBUILD_EVERY = 15
+
+
+def watcher_signature(ws: WatcherStatus) -> tuple[Any, ...]:
+    comps = tuple(sorted((cid, d.state.value, d.reason, d.message, d.last_transition) for cid, d in ws.components.items()))
+    return (ws.phase, ws.reason, ws.last_event_at, ws.synced, ws.observe_only, ws.lease_holder, ws.outcome, comps)
+
+
+@dataclass(frozen=True)
+class FleetDelta:
+    changed: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+    #: The store could not be read this time (one line); the last good rows stay.
+    error: str | None = None
+    error_changed: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.changed and not self.removed and not self.error_changed
+
+
+@dataclass
+class FleetState:
+    store: RecordStore
+    kubeconfigs_dir: str
+    statuses: Callable[[], Mapping[str, WatcherStatus]] | None = None
+    stat: Callable[[str], object] = os.stat
+
+    token: str | None = None
+    loaded: bool = False
+    summaries: dict[str, Summary] = field(default_factory=dict)
+    rows: dict[str, FleetRow] = field(default_factory=dict)
+    load_errors: list[LoadError] = field(default_factory=list)
+    error: str | None = None
+    last_ok: datetime | None = None
+    _wsig: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    _polls: int = 0
+
+    def watchers(self) -> dict[str, WatcherStatus]:
+        if self.statuses is None:
+            return {}
+        try:
+            return dict(self.statuses())
+        except Exception:  # noqa: BLE001 - a broken supervisor must not stop the fleet view
+            return {}
+
+    async def poll(self, *, force: bool = False, now: datetime | None = None) -> FleetDelta:
+        self._polls += 1
+        full = force or not self.loaded or self._polls % FULL_REBUILD_EVERY == 0
+        old_error = self.error
+        try:
+            token = await self.store.change_token()
+            if full or token != self.token:
+                summaries, errors = await self.store.list_summaries()
+                self.token = token
+                self.load_errors = list(errors)
+                new = {s.id: s for s in summaries}
+            else:
+                new = None
+        except StoreError as exc:
+            self.error = str(exc)
+            return FleetDelta(error=self.error, error_changed=self.error != old_error)
+        self.error = None
+        self.last_ok = now
+        watchers = self.watchers()
+        wsig = {rid: watcher_signature(ws) for rid, ws in watchers.items()}
+        changed: set[str] = set()
+        removed: set[str] = set()
+        if new is not None:
+            removed = set(self.summaries) - set(new)
+            for rid, summary in new.items():
+                old = self.summaries.get(rid)
+                if full or old is None or old.version != summary.version or old != summary:
+                    changed.add(rid)
+            self.summaries = new
+            self.loaded = True
+        for rid in set(wsig) | set(self._wsig):
+            if wsig.get(rid) != self._wsig.get(rid) and rid in self.summaries:
+                changed.add(rid)
+        self._wsig = wsig
+        for rid in removed:
+            self.rows.pop(rid, None)
+        updated: set[str] = set()
+        for rid in changed:
+            row = build_row(self.summaries[rid], kubeconfigs_dir=self.kubeconfigs_dir, watcher=watchers.get(rid), stat=self.stat)
+            if self.rows.get(rid) == row:
+                continue
+            self.rows[rid] = row
+            updated.add(rid)
+        return FleetDelta(changed=frozenset(updated), removed=frozenset(removed), error=None, error_changed=old_error is not None)
+
+    def ordered(self, by: str = "attention", descending: bool = False) -> list[FleetRow]:
+        return sort_rows(self.rows.values(), by, descending=descending)

@@ -1,0 +1,1 @@
+"""Modal dialogs: confirmations, the status patch, the handover, the JSON view."""

@@ -1,0 +1,231 @@
+"""The fleet: every Sovereign, most urgent first, live."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from ...service.fleet import filter_rows
+from .. import keymap
+from ..messages import FleetChanged
+from ..text import safe
+from ..widgets.bars import StatePanel, TitleBar, counts_text
+from ..widgets.fleet_table import SORT_BY, SORT_CYCLE, FleetTable
+from .common import RecordActions
+
+if TYPE_CHECKING:
+    from ..app import CatalystApp
+
+SORT_LABELS = {
+    "attention": "attention",
+    "status": "status",
+    "fqdn": "FQDN",
+    "progress": "progress",
+    "watcher": "watcher",
+    "last_event": "last event",
+    "elapsed": "elapsed (start time)",
+    "org": "org",
+    "region": "region",
+    "handover": "handover",
+    "error": "error",
+}
+
+
+class FleetScreen(RecordActions, Screen):
+    BINDINGS = keymap.bindings("fleet")
+    AUTO_FOCUS = "FleetTable"
+
+    filter_text: reactive[str] = reactive("", init=False)
+    attention_only: reactive[bool] = reactive(False, init=False)
+    sort_by: reactive[str] = reactive("attention", init=False)
+    sort_desc: reactive[bool] = reactive(False, init=False)
+
+    @property
+    def capp(self) -> "CatalystApp":
+        return cast("CatalystApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield TitleBar("Fleet")
+        yield Static(id="counts")
+        yield Static(id="view-state")
+        yield Input(placeholder="filter: id, status, FQDN, org, region, error  (enter: done, escape: clear)", id="filter")
+        yield StatePanel(id="store-banner")
+        yield StatePanel(id="fleet-state")
+        yield FleetTable(ascii_only=self.capp.config.ascii, id="fleet")
+        yield Footer()
+
+    @property
+    def table(self) -> FleetTable:
+        return self.query_one(FleetTable)
+
+    def on_mount(self) -> None:
+        self.app.tune(self)  # type: ignore[attr-defined]
+        self.query_one("#filter", Input).display = False
+        self.refresh_view()
+
+    def current_record_id(self) -> str | None:
+        return self.table.selected_id()
+
+    # --- data --------------------------------------------------------------------------------
+    @on(FleetChanged)
+    def _fleet_changed(self, message: FleetChanged) -> None:
+        delta = message.delta
+        if delta.changed or delta.removed or delta.error_changed or not self.table.row_count:
+            self.refresh_view(changed=delta.changed)
+        else:
+            self.table.tick(self.capp.now())
+
+    def refresh_view(self, changed: frozenset[str] | None = None) -> None:
+        app = self.capp
+        fleet = app.fleet
+        table = self.table
+        state = self.query_one("#fleet-state", StatePanel)
+        banner = self.query_one("#store-banner", StatePanel)
+        now = app.now()
+        rows = fleet.ordered(self.sort_by, self.sort_desc) if fleet is not None else []
+        shown = filter_rows(rows, self.filter_text, attention_only=self.attention_only)
+        table.sync(shown, now, changed=changed if changed is not None and not self._view_dirty else None)
+        self._view_dirty = False
+        self.query_one("#counts", Static).update(counts_text(rows, ascii_only=app.config.ascii))
+        self.query_one("#view-state", Static).update(self._view_state_text(len(shown), len(rows)))
+        # states: error opening / reading the store, loading, empty, nothing matches
+        if app.services_error is not None:
+            state.show_error(Text.assemble(("Cannot open the store: ", "bold"), safe(app.services_error), "\nPress q to quit."))
+            banner.hide()
+        elif fleet is None or not fleet.loaded:
+            if fleet is not None and fleet.error:
+                state.show_error(Text.assemble(("Cannot read the store: ", "bold"), safe(fleet.error), "\nRetrying every second."))
+            else:
+                state.show_loading(f"records from {app.store_label}")
+            banner.hide()
+        else:
+            if fleet.error:
+                banner.show_error(
+                    Text.assemble(("Store unavailable: ", "bold"), safe(fleet.error), " — showing the last rows read; retrying."),
+                    banner=True,
+                )
+            elif fleet.load_errors:
+                first = fleet.load_errors[0]
+                n = len(fleet.load_errors)
+                banner.show_error(
+                    Text.assemble(
+                        (f"{n} record{'s' if n != 1 else ''} could not be read: ", "bold"),
+                        safe(first.path), ": ", safe(first.reason), (" (and more)" if n > 1 else ""),
+                    ),
+                    banner=True,
+                )
+            else:
+                banner.hide()
+            if not rows:
+                state.show_empty(
+                    "No Sovereigns in this store yet.\n"
+                    "Records appear here as soon as they are written (by catalyst-api on its volume, or "
+                    "by `catalyst-tui import`). Try `catalyst-tui demo` for a simulated fleet."
+                )
+            elif not shown:
+                what = []
+                if self.filter_text:
+                    what.append("the filter")
+                if self.attention_only:
+                    what.append("'faults only'")
+                state.show_empty(
+                    Text.assemble(
+                        "No Sovereign matches ", " and ".join(what), ". ",
+                        ("escape clears the filter; f shows everything." if self.attention_only else "escape clears the filter."),
+                    )
+                )
+            else:
+                state.hide()
+        table.display = bool(shown)
+
+    _view_dirty = True
+
+    def _view_state_text(self, shown: int, total: int) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis", style="dim")
+        arrow = "↓" if self.sort_desc else "↑"
+        text.append(f"sort: {SORT_LABELS[self.sort_by]} {arrow}")
+        if self.filter_text:
+            text.append("  │  filter: ")
+            text.append_text(safe(self.filter_text, "bold"))
+        if self.attention_only:
+            text.append("  │  ")
+            text.append("faults only", style="bold")
+        if shown != total:
+            text.append(f"  │  {shown} of {total} shown")
+        return text
+
+    # --- view state --------------------------------------------------------------------------
+    def _restate(self) -> None:
+        self._view_dirty = True
+        self.refresh_view()
+
+    def watch_filter_text(self) -> None:
+        self._restate()
+
+    def watch_attention_only(self) -> None:
+        self._restate()
+
+    def watch_sort_by(self) -> None:
+        self._restate()
+
+    def watch_sort_desc(self) -> None:
+        self._restate()
+
+    # --- actions -----------------------------------------------------------------------------
+    def action_open_detail(self) -> None:
+        rid = self.current_record_id()
+        if rid is not None:
+            self.capp.open_detail(rid)
+
+    @on(DataTable.RowSelected, "#fleet")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_detail()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        self.filter_text = ""
+        self.table.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        if not event.value:
+            event.input.display = False
+        self.table.focus()
+
+    def action_toggle_attention(self) -> None:
+        self.attention_only = not self.attention_only
+
+    def action_cycle_sort(self) -> None:
+        i = SORT_CYCLE.index(self.sort_by)
+        self.sort_by = SORT_CYCLE[(i + 1) % len(SORT_CYCLE)]
+
+    def action_reverse_sort(self) -> None:
+        self.sort_desc = not self.sort_desc
+
+    @on(DataTable.HeaderSelected, "#fleet")
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key not in SORT_BY:
+            return
+        if self.sort_by == key:
+            self.sort_desc = not self.sort_desc
+        else:
+            self.sort_by = key
