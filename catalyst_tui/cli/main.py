@@ -75,8 +75,20 @@ _JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 def json_text(data: Any) -> str:
     """Pretty JSON that is also inert on a terminal: C1 controls and bidi overrides (which
     ``json.dumps`` leaves raw with ``ensure_ascii=False``) are written as ``\\uXXXX`` escapes."""
-    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return terminal_safe_json(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def terminal_safe_json(text: str) -> str:
+    """Escape C1 controls and bidi overrides in already-encoded JSON (they only occur inside
+    strings, so the JSON value is unchanged)."""
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+def _isatty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def out(line: str = "") -> None:
@@ -218,9 +230,12 @@ def _value_text(value: Any) -> str:
     return sanitize(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
 
 
-def _hide_token(url: str) -> str:
-    base, sep, _ = url.partition("?token=")
-    return f"{base}?token=<hidden>" if sep else url
+_TOKEN_IN_TEXT = re.compile(r"([?&]token=)[^\s\"'&<>]+")
+
+
+def _hide_token(text: str) -> str:
+    """``...?token=<jwt>`` -> ``...?token=<hidden>`` anywhere in ``text`` (handover URLs)."""
+    return _TOKEN_IN_TEXT.sub(r"\1<hidden>", text)
 
 
 async def cmd_show(opts: RunOptions, args: argparse.Namespace) -> int:
@@ -229,7 +244,12 @@ async def cmd_show(opts: RunOptions, args: argparse.Namespace) -> int:
         current = await store.get(args.id)
     rec = current.record
     if args.json:
-        sys.stdout.write(to_catalyst_json(rec))
+        text = to_catalyst_json(rec)
+        if _isatty():
+            # Same JSON data, but nothing a terminal acts on (Go leaves C1/bidi characters raw).
+            # Piped or redirected, the bytes are exactly catalyst-api's.
+            text = terminal_safe_json(text)
+        sys.stdout.write(text)
         return EXIT_OK
     for line in render_record(rec, kubeconfigs_dir=opts.kubeconfigs_dir, ascii_only=not _unicode_ok()):
         out(line)
@@ -248,7 +268,8 @@ def render_record(rec: Record, *, kubeconfigs_dir: str, ascii_only: bool = False
     lines: list[str] = []
 
     def kv(key: str, value: Any, indent: int = 0) -> None:
-        lines.append(f"{' ' * indent}{key + ':':<{22 - indent}}{value}")
+        label = key + ":"
+        lines.append(f"{' ' * indent}{label:<{max(22 - indent, len(label) + 1)}}{value}")
 
     kv("id", sanitize(rec.id))
     kv("status", sanitize(style.text(status_word, ascii_only=ascii_only)))
@@ -313,7 +334,7 @@ def _event_line(ev: dict[str, Any]) -> str:
     ]
     if comp or state:
         parts.append(f"{sanitize(comp)}{'=' + sanitize(state) if state else ''}")
-    parts.append(sanitize(ev.get("message", "")))
+    parts.append(sanitize(_hide_token(str(ev.get("message", "")))))
     return "  ".join(parts)
 
 
@@ -529,11 +550,12 @@ async def cmd_watch(opts: RunOptions, args: argparse.Namespace) -> int:
         raise Unavailable("watch: the supervisor is not available in this build")
     from ..service import supervisor
 
-    result = await supervisor.run_watch(opts, follow=args.follow)
+    result = await supervisor.run_watch(opts, follow=args.follow, handle_signals=True)
     return int(result or 0)
 
 
-def run_dashboard(opts: RunOptions, *, demo: bool = False) -> int:
+def run_dashboard(opts: RunOptions, *, demo: bool = False, demo_dir: str | None = None,
+                  demo_speed: float | None = None) -> int:
     """HOOK for the UI: ``catalyst_tui.ui.app.run_dashboard(store_url, options)`` and
     ``catalyst_tui.demo.run_demo(options)``. Imported lazily: the command line never pays for
     Textual unless the dashboard opens."""
@@ -542,7 +564,7 @@ def run_dashboard(opts: RunOptions, *, demo: bool = False) -> int:
             raise Unavailable("demo: not available in this build")
         import catalyst_tui.demo as demo_mod
 
-        return int(demo_mod.run_demo(opts) or 0)
+        return int(demo_mod.run_demo(opts, root=demo_dir, speed=demo_speed) or 0)
     from ..ui import app as ui_app
 
     return int(ui_app.run_dashboard(opts.store_url, opts) or 0)
@@ -650,9 +672,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub("watch", "screenless supervisor: rehydrate, resume watchers, auto-fire handovers")
     p.add_argument("--follow", action="store_true", help="keep running after every watch ended")
-    p.set_defaults(handler=cmd_watch, signals=True)
+    p.set_defaults(handler=cmd_watch)
 
-    p = sub("demo", "open the dashboard on a simulated fleet")
+    p = sub("demo", "open the dashboard on a simulated fleet (its own store, simulator and key)")
+    p.add_argument("--dir", metavar="DIR", help="keep the demo in DIR (default: a temporary directory, removed on quit)")
+    p.add_argument("--speed", metavar="X", type=float, help="scenario speed factor (default 1.0)")
     p.set_defaults(handler=None, demo=True)
     return parser
 
@@ -727,7 +751,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command is None and not dashboard_available():
                 parser.print_help()
                 return EXIT_OK
-            return run_dashboard(opts, demo=args.command == "demo")
+            return run_dashboard(opts, demo=args.command == "demo", demo_dir=getattr(args, "dir", None),
+                                 demo_speed=getattr(args, "speed", None))
         return _run(args.handler, opts, args, signals=getattr(args, "signals", False))
     except KeyboardInterrupt:
         err(f"{PROG}: interrupted")

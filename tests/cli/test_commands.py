@@ -401,3 +401,47 @@ def test_unusable_store_is_one_line(cli, tmp_path):
     assert r.code == 1 and r.err.count("\n") == 1 and "junk.db" in r.err
     r = cli("bogus://x", "list")
     assert r.code == 2 and r.err.count("\n") == 1
+
+
+def test_events_human_hides_handover_tokens_json_keeps_them(cli, db, tmp_path):
+    r = cli(db, "--handover-key", str(tmp_path / "k.pem"), "handover", READY)
+    token = r.out.strip().split("token=", 1)[1]
+    human = cli(db, "events", READY).out
+    assert token not in human and "token=<hidden>" in human and "handover-ready" in human
+    assert token in cli(db, "events", READY, "--json").out
+
+
+def test_show_human_long_keys_keep_a_space(cli, tmp_path):
+    from .conftest import _seed, record, run
+
+    url = f"sqlite://{tmp_path / 'long.db'}"
+    run(_seed(url, [record("1234567890abcdef", "ready", request={"objectStorageAccessKey": "AKIAREALSECRET"})]))
+    r = cli(url, "show", "1234567890abcdef")
+    assert "objectStorageAccessKey: <redacted>" in r.out and "AKIAREALSECRET" not in r.out
+
+
+# --- watch (wired to service/supervisor.run_watch) ----------------------------------------------
+
+def _small_store(tmp_path) -> str:
+    from .conftest import _seed, record, run
+
+    url = f"sqlite://{tmp_path / 'watch.db'}"
+    run(_seed(url, [record(TOFU, "tofu-applying"), record(READY, "ready", result={"phase1FinishedAt": "2026-05-04T09:31:12Z"})]))
+    return url
+
+
+def test_watch_without_resumable_records_rehydrates_and_exits_0(cli, tmp_path):
+    url = _small_store(tmp_path)
+    r = cli(url, "--operator", "wes", "--handover-key", str(tmp_path / "w.pem"), "watch")
+    assert r.code == 0, r.err
+    assert "watching 0 Sovereign(s)" in r.out and "every resumed watch has ended" in r.out
+    assert get_record(url, TOFU).status == "failed"
+
+
+def test_watch_read_only_writes_nothing(cli, tmp_path):
+    url = _small_store(tmp_path)
+    before = dump_store(url)
+    r = cli(url, "--read-only", "watch")
+    assert r.code == 0, r.err
+    assert "read-only" in r.out
+    assert dump_store(url) == before

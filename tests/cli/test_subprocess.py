@@ -127,3 +127,38 @@ def test_events_follow_prints_new_events_and_stops_on_signal(db):
         for stream in (proc.stdout, proc.stderr):
             if stream:
                 stream.close()
+
+
+def test_show_json_on_a_terminal_is_inert_and_piped_is_exact(db):
+    import pty
+
+    from .conftest import get_record
+    from catalyst_tui.domain.record import to_catalyst_json
+
+    exact = to_catalyst_json(get_record(db, HOSTILE))
+    assert "\x9b" in exact  # catalyst-api's bytes keep the C1 control raw
+    piped = cli_proc("--store", db, "show", HOSTILE, "--json")
+    assert piped.stdout == exact
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "catalyst_tui", "--store", db, "show", HOSTILE, "--json"],
+                              stdout=slave, stderr=subprocess.PIPE, env=subprocess_env(), timeout=20)
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0
+    shown = b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+    assert "\x9b" not in shown and "\\u009b" in shown
+    assert json.loads(shown) == json.loads(exact)
