@@ -18,4 +18,5 @@ from .base import (  # noqa: F401
     Summary,
     Versioned,
 )
+from .common import UnreadableRecord  # noqa: F401
 from .urls import default_store_url, open_store, resolve_store_url  # noqa: F401

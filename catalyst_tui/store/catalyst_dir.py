@@ -56,19 +56,20 @@ from .base import (
     Summary,
     Versioned,
 )
-from .common import MAX_RECORD_BYTES, check_id, make_private_dirs, refuse_read_only, summary_from_dict
+from .common import (
+    MAX_RECORD_BYTES,
+    UnreadableRecord,
+    check_id,
+    make_private_dirs,
+    refuse_read_only,
+    summary_from_dict,
+)
 
 LOCK_NAME = ".catalyst-tui.lock"
 AUDIT_NAME = ".catalyst-tui-audit.jsonl"
 PROBE_PREFIX = ".catalyst-tui-write-probe."
 
 _EVENT_STR_KEYS = frozenset({"time", "phase", "level", "message", "component", "state"})
-
-
-class UnreadableRecord(StoreError):
-    """A record file exists but cannot be used (undecodable, too big, escaping symlink…)."""
-
-    exit_code = 1
 
 
 class _Unreadable(Exception):

@@ -14,12 +14,20 @@ from typing import Any, Iterable, Mapping
 
 from ..domain.components import current_states, states_from_events
 from ..domain.record import GO_ZERO_TIME, Event, is_valid_id
-from .base import InvalidRecordId, Refused, Summary
+from .base import InvalidRecordId, Refused, StoreError, Summary
 
 #: Default ceiling of one record file / blob. A real record at the 10,000-event cap is a few MB
 #: (component-log lines are ~0.5-1 KB each); 32 MiB leaves generous headroom and still refuses a
 #: runaway or hostile file before it is read into memory.
 MAX_RECORD_BYTES = 32 * 1024 * 1024
+
+
+class UnreadableRecord(StoreError):
+    """A stored record exists but cannot be used (undecodable, too big, escaping symlink…).
+
+    ``str()`` is ``"<path or id>: <reason>"``; the same reason appears in the listing's LoadError."""
+
+    exit_code = 1
 
 
 def check_id(record_id: Any) -> str:

@@ -38,6 +38,7 @@ from .base import (
     Versioned,
 )
 from .common import (
+    UnreadableRecord,
     check_id,
     dumps_compact,
     make_private_dirs,
@@ -337,7 +338,7 @@ class SQLiteStore(RecordStore):
             data["events"] = None if events_null else [json.loads(e) for e in events]
             record = record_from_dict(data, source=record_id)
         except (ValueError, RecordDecodeError) as exc:
-            raise StoreError(f"{record_id}: stored record unreadable: {exc}") from None
+            raise UnreadableRecord(f"{record_id}: stored record unreadable: {exc}") from None
         return Versioned(record, str(version))
 
     async def change_token(self) -> str:

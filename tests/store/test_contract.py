@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from catalyst_tui.domain.record import Event, to_catalyst_json
+from catalyst_tui.domain.record import to_catalyst_json
 from catalyst_tui.store import AuditEntry, Conflict, InvalidRecordId, RecordNotFound, Refused
 from catalyst_tui.store.urls import open_store
 
