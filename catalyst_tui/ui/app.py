@@ -66,6 +66,7 @@ class CatalystApp(App[int]):
         stat: Callable[[str], object] = os.stat,
     ) -> None:
         super().__init__()
+        self._readable_no_color()
         self.store = store
         self.supervisor = supervisor
         self.read_only = bool(read_only or getattr(store, "read_only", False))
@@ -92,6 +93,13 @@ class CatalystApp(App[int]):
         self._poll_again = False
         self._store_opened = False
         self._supervisor_started = False
+
+    def _readable_no_color(self) -> None:
+        from textual.filter import Monochrome
+
+        from .nocolor import ReadableMonochrome
+
+        self._filters = [ReadableMonochrome() if isinstance(f, Monochrome) else f for f in self._filters]
 
     # --- services ----------------------------------------------------------------------------
     def now(self) -> datetime:

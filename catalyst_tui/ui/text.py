@@ -16,12 +16,14 @@ from ..service.text import first_line, sanitize, truncate
 __all__ = ["safe", "first_line", "truncate", "duration", "ago", "bar", "short_time"]
 
 
-def safe(value: object, style: str = "", *, keep_newlines: bool = False, width: int | None = None) -> Text:
-    """A Text that shows ``value`` literally: markup is not parsed, controls are made visible."""
+def safe(value: object, style: str = "", *, keep_newlines: bool = False, wrap: bool = False, width: int | None = None) -> Text:
+    """A Text that shows ``value`` literally: markup is not parsed, controls are made visible.
+
+    One line with an ellipsis unless ``wrap`` (or ``keep_newlines``) is set."""
     text = sanitize(value, keep_newlines=keep_newlines)
     if width is not None:
         text = truncate(text, width)
-    return Text(text, style=style, no_wrap=not keep_newlines, overflow="ellipsis")
+    return Text(text, style=style, no_wrap=not (keep_newlines or wrap), overflow="ellipsis")
 
 
 def duration(seconds: float | None) -> str:

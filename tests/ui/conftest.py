@@ -89,3 +89,12 @@ async def fleet_loaded(pilot: Any, rows: int | None = None) -> None:
     if rows is not None:
         await wait_for(pilot, lambda: app.screen.query_one("FleetTable").row_count == rows, what=f"{rows} rows")
     await pilot.pause()
+
+
+def plain(widget: Any, width: int = 200) -> str:
+    """What a Static shows, as plain text (Rich renderables included)."""
+    from rich.console import Console
+
+    console = Console(width=width, record=True, color_system=None)
+    console.print(widget.content)
+    return console.export_text()

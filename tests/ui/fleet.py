@@ -101,17 +101,20 @@ def helm_log(time: str, cid: str, msg: str, level: str = "info") -> dict[str, An
     return ev(time, "component-log", line, level, component=cid)
 
 
-def phase0_events(until: str = "tofu-apply") -> list[dict[str, Any]]:
+def phase0_events(until: str = "tofu-apply", hour: str = "09", minute: int = 0) -> list[dict[str, Any]]:
+    def at(m: int, sec: str) -> str:
+        return f"{hour}:{minute + m:02d}:{sec}"
+
     out = [
-        ev("09:00:02", "tofu-init", "Initialising OpenTofu working directory"),
-        ev("09:00:09", "tofu-plan", "Planning Hetzner resources (network, firewall, server, LB, DNS)"),
-        ev("09:00:15", "tofu-apply", "Applying — this provisions real Hetzner resources, please wait"),
-        ev("09:01:47", "tofu", "hcloud_server.cp[0]: Creation complete after 30s"),
+        ev(at(0, "02"), "tofu-init", "Initialising OpenTofu working directory"),
+        ev(at(0, "09"), "tofu-plan", "Planning Hetzner resources (network, firewall, server, LB, DNS)"),
+        ev(at(0, "15"), "tofu-apply", "Applying — this provisions real Hetzner resources, please wait"),
+        ev(at(1, "47"), "tofu", "hcloud_server.cp[0]: Creation complete after 30s"),
     ]
     if until == "flux-bootstrap":
         out += [
-            ev("09:05:12", "tofu-output", "control_plane_ip = 203.0.113.10"),
-            ev("09:07:40", "flux-bootstrap", "Cloud-init has bootstrapped Flux + Crossplane in the new cluster"),
+            ev(at(5, "12"), "tofu-output", "control_plane_ip = 203.0.113.10"),
+            ev(at(7, "40"), "flux-bootstrap", "Cloud-init has bootstrapped Flux + Crossplane in the new cluster"),
         ]
     return out
 
@@ -167,7 +170,7 @@ def fleet_records() -> list[Record]:
             "id": ABANDONED, "status": "failed", "request": _req("Globex Corporation", "globex", "it@globex.example", "nbg1"),
             "error": ORPHAN.format(id=ABANDONED),
             "startedAt": "2026-05-04T08:10:00.118734120Z", "finishedAt": "2026-05-04T08:13:55.118734120Z",
-            "events": phase0_events(),
+            "events": phase0_events("tofu-apply", "08", 10),
         },
         {
             "id": PLATFORM_FAILED, "status": "failed", "request": _req("Initech", "initech", "ops@initech.example"),
@@ -182,7 +185,11 @@ def fleet_records() -> list[Record]:
             "id": STALE, "status": "phase1-watching", "request": _req("Umbrella Health", "umbrella", "sre@umbrella.example", "hel1"),
             "result": _result("umbrella", STALE, phase1Substate="watcher-watching"),
             "startedAt": "2026-05-04T07:30:00Z",
-            "events": phase0_events("flux-bootstrap") + [comp("07:52:00", "cilium", "installed", "Helm install succeeded")],
+            "events": phase0_events("flux-bootstrap", "07", 30) + [
+                comp("07:52:00", "cilium", "installed", "Helm install succeeded"),
+                comp("07:52:30", "cert-manager", "installing", "Helm install in progress"),
+                ev("07:53:10", "component", "Phase-1 watch terminated by context: context canceled — see ComponentStates for current outcome", "warn"),
+            ],
         },
         {
             "id": WATCHING, "status": "phase1-watching", "request": _req("Acme Telecom", "acme", "ops@acme.example"),
@@ -193,7 +200,7 @@ def fleet_records() -> list[Record]:
         {
             "id": TOFU, "status": "tofu-applying", "request": _req("Hooli", "hooli", "noc@hooli.example", "ash"),
             "startedAt": "2026-05-04T09:55:00Z",
-            "events": phase0_events(),
+            "events": phase0_events("tofu-apply", "09", 55),
         },
         {
             "id": READY_FIRED, "status": "ready", "request": _req("Stark Industries", "stark", "tony@stark.example"),
@@ -212,7 +219,7 @@ def fleet_records() -> list[Record]:
             "result": _result("wayne", READY_NOT_FIRED, kubeconfigPath=f"{KUBECONFIGS}/{READY_NOT_FIRED}.yaml",
                               componentStates={c: "installed" for c in BOOTSTRAP_KIT},
                               phase1FinishedAt="2026-05-04T09:45:00Z", phase1Outcome="ready"),
-            "startedAt": "2026-05-04T09:10:00Z", "finishedAt": "2026-05-04T09:45:00Z",
+            "startedAt": "2026-05-04T08:59:30Z", "finishedAt": "2026-05-04T09:45:00Z",
             "events": all_installed("09:45:00"),
         },
         {

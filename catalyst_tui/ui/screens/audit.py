@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..app import CatalystApp
 
 COLUMNS = (("time", "Time", 20), ("operator", "Operator", 16), ("action", "Action", 16),
-           ("record", "Record", 18), ("change", "Status change", 30), ("reason", "Reason", 60))
+           ("record", "Record", 16), ("change", "Status change", 24), ("reason", "Reason", 60))
 
 
 def entry_cells(entry: AuditEntry) -> list[Text]:

@@ -172,12 +172,19 @@ class DetailScreen(RecordActions, Screen):
         lines.add_column(style="bold", no_wrap=True, min_width=8)
         lines.add_column(ratio=1)
         decision = resume_decision(rec, kubeconfigs_dir=app.kubeconfigs_dir, stat=app.stat)
-        lines.add_row("Restart", safe(decision.describe(), "green" if decision.resume else "yellow"))
+        lines.add_row("Restart", safe(decision.describe(), "green" if decision.resume else "yellow", wrap=True))
+        if stale:
+            from ...domain.restart import conventional_kubeconfig_path
+
+            lines.add_row("Next", Text.assemble(
+                "put the cluster's kubeconfig at ", safe(conventional_kubeconfig_path(app.kubeconfigs_dir, rec.id), "bold", wrap=True),
+                " and reattach (w), or patch the status (p)", style="yellow",
+            ))
         lines.add_row("Handover", self._handover_text(rec, now))
         if rec.error:
             # At most about three lines; the whole text is in the JSON view (y).
             limit = max(60, (self.size.width - 14) * 3)
-            lines.add_row("Error", safe(truncate(first_line(rec.error), limit), "bold red", keep_newlines=True))
+            lines.add_row("Error", safe(truncate(first_line(rec.error), limit), "bold red", wrap=True))
         self.query_one("#summary", Static).update(Group(grid, lines))
 
     def _handover_text(self, rec: Record, now) -> Text:  # noqa: ANN001

@@ -38,6 +38,7 @@ SORT_LABELS = {
 
 
 class FleetScreen(RecordActions, Screen):
+    SCOPE = "fleet"
     BINDINGS = keymap.bindings("fleet")
     AUTO_FOCUS = "FleetTable"
 

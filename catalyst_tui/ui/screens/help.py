@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,26 +12,31 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from .. import keymap
-from ..config import CONFIG_ENV, default_config_path
+from ..config import CONFIG_ENV
 from ..widgets.bars import TitleBar
 
 
-def help_table(keys: dict[str, str]) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(justify="right", no_wrap=True, min_width=8)
-    table.add_column(no_wrap=True)
-    table.add_column(ratio=1)
+def help_table(keys: dict[str, str]) -> Group:
+    parts: list = []
     for title, entries in keymap.group_for_help(keys):
-        table.add_row("", "", "")
-        table.add_row(Text(title, style="bold underline"), "", "")
+        parts.append(Text(""))
+        parts.append(Text(title, style="bold underline"))
+        table = Table.grid(padding=(0, 1))
+        table.add_column(justify="right", no_wrap=True, min_width=8)
+        table.add_column(no_wrap=True, width=1)
+        table.add_column(no_wrap=True, min_width=13)
+        table.add_column(ratio=1)
+        table.add_column(no_wrap=True, width=16)
         for key, spec in entries:
-            mark = Text(" ✎", style="yellow") if spec.mutating else Text("")
             table.add_row(
                 Text(key, style="bold cyan"),
-                Text.assemble(spec.description, mark),
-                Text.assemble(spec.help, (f"  [{spec.id}]", "dim")),
+                Text("✎", style="yellow") if spec.mutating else Text(" "),
+                Text(spec.description),
+                Text(spec.help),
+                Text(spec.id, style="dim"),
             )
-    return table
+        parts.append(table)
+    return Group(*parts)
 
 
 class HelpScreen(Screen):
@@ -47,10 +53,10 @@ class HelpScreen(Screen):
             yield Static(
                 Text.assemble(
                     ("Keys", "bold"),
-                    "  (✎ changes a record or a watcher: confirmed in a dialog, audited, refused with --read-only)\n",
-                    ("Remap any key by its id in ", "dim"),
+                    "   ✎ changes a record or a watcher: confirmed in a dialog, audited, refused with --read-only\n",
+                    ("Remap a key by the id in the last column, in ", "dim"),
                     (str(_config_hint()), "dim italic"),
-                    ("  e.g.  [keymap]  handover = \"H\"", "dim"),
+                    (":  [keymap]  handover = \"H\"", "dim"),
                 )
             )
             yield Static(help_table(keys), id="help-table")

@@ -14,7 +14,7 @@ from textual.widgets import RichLog
 
 from ...domain.record import Event
 from ..detail_model import EventFilter, handover_ready_message, helm_log_message
-from ..text import safe
+from ..text import safe, truncate
 
 MAX_LINES = 2000
 COMPONENT_LOG = "component-log"
@@ -34,8 +34,8 @@ def event_text(ev: Event) -> Text:
     text.append(f"{clock:<8} ", style="dim")
     text.append(f"{ev.level:<5} ", style=LEVEL_STYLE.get(ev.level, "magenta"))
     phase = "helm-log" if ev.phase == COMPONENT_LOG else ev.phase
-    text.append_text(safe(f"{phase:<14} "[:15], "cyan" if ev.phase == "component" else "dim" if ev.phase == COMPONENT_LOG else ""))
-    text.append_text(safe(f"{ev.component:<16} "[:17] if ev.component else " " * 17, "bold"))
+    text.append_text(safe(f"{truncate(phase, 14):<14} ", "cyan" if ev.phase == "component" else "dim" if ev.phase == COMPONENT_LOG else ""))
+    text.append_text(safe(f"{truncate(ev.component, 18):<18} ", "bold"))
     if ev.phase == "component" and ev.state:
         state_style = {"installed": "green", "failed": "bold red", "degraded": "yellow", "installing": "cyan"}.get(ev.state, "")
         text.append_text(safe(ev.state, state_style))
@@ -78,6 +78,17 @@ class EventLog(RichLog):
         self.shown = 0
         #: Number of full re-renders (tests check a live tail appends instead).
         self.renders = 0
+        #: Follow the tail: True while the view is at the end (scrolling up stops following).
+        self.stick_to_end = True
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self.stick_to_end = new_value >= self.max_scroll_y - 1
+
+    def on_resize(self, event) -> None:  # noqa: ANN001
+        super().on_resize(event)
+        if self.stick_to_end:
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
 
     # --- public ------------------------------------------------------------------------------
     def set_events(self, events: Sequence[Event]) -> None:
@@ -94,6 +105,9 @@ class EventLog(RichLog):
             self.write_line(Text(f"… {hidden} earlier matching events not shown (filter to narrow the log)", style="dim italic"))
             matching = matching[-MAX_LINES:]
         self._write_events(matching)
+        # The log may just have been shown (its height changed): scroll once the layout is done.
+        self.stick_to_end = True
+        self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
 
     def update_events(self, events: Sequence[Event]) -> None:
         """Append what is new since the last call; re-render when the history was rewritten."""
@@ -129,7 +143,7 @@ class EventLog(RichLog):
     # --- rendering ---------------------------------------------------------------------------
     def write_line(self, text: Text) -> None:
         # Full width, never shrunk: long messages scroll horizontally instead of being cut.
-        self.write(text, shrink=False)
+        self.write(text, shrink=False, scroll_end=self.stick_to_end)
 
     def _write_events(self, events: Sequence[Event]) -> None:
         for ev in events:
