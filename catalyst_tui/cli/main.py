@@ -606,6 +606,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line. Each sub-parser sets ``mutating``: True for commands that change a
+    store (refused with exit 5 under ``--read-only``; ``rehydrate --dry-run`` excepted), False for
+    the reading ones and for ``watch`` (observe-only under ``--read-only``) and ``demo`` (its own store)."""
     parser = _Parser(
         prog=PROG,
         description="Terminal console for OpenOva Catalyst operators. Without a command it opens the dashboard.",
@@ -623,61 +626,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON array with the documented keys")
     p.add_argument("--attention", action="store_true", help="only failed, stale, watcher trouble, unknown status")
     p.add_argument("--filter", metavar="TEXT", help="case-insensitive substring of id/status/FQDN/org/region/error")
-    p.set_defaults(handler=cmd_list)
+    p.set_defaults(handler=cmd_list, mutating=False)
 
     p = sub("show", "the whole record (credentials stay <redacted>)")
     p.add_argument("id", metavar="ID")
     p.add_argument("--json", action="store_true", help="the record exactly as catalyst-api writes it")
-    p.set_defaults(handler=cmd_show)
+    p.set_defaults(handler=cmd_show, mutating=False)
 
     p = sub("events", "the record's event log")
     p.add_argument("id", metavar="ID")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events until interrupted")
     p.add_argument("--json", action="store_true", help="JSON array (NDJSON, one event per line, with --follow)")
-    p.set_defaults(handler=cmd_events, signals=True)
+    p.set_defaults(handler=cmd_events, signals=True, mutating=False)
 
     p = sub("rehydrate", "apply the restart rules to every record and persist what changed")
     p.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
     p.add_argument("--json", action="store_true", help="JSON array of {id, before, after, resume, reason}")
-    p.set_defaults(handler=cmd_rehydrate)
+    p.set_defaults(handler=cmd_rehydrate, mutating=True)
 
     p = sub("patch-status", "the manual workaround: set a record's status (audited)")
     p.add_argument("id", metavar="ID")
     p.add_argument("--to", required=True, metavar="STATUS", help=f"one of: {', '.join(statuses.KNOWN_STATUSES)}")
     p.add_argument("--reason", required=True, metavar="TEXT", help="why (goes to the audit trail and the record)")
     p.add_argument("--expect", metavar="STATUS", help="only patch if the current status is this (else exit 4)")
-    p.set_defaults(handler=cmd_patch_status)
+    p.set_defaults(handler=cmd_patch_status, mutating=True)
 
     p = sub("import", "copy records from another store (URL or directory) into this one; the source wins")
     p.add_argument("src", metavar="SRC")
     p.add_argument("--reason", metavar="TEXT", help="recorded in the audit trail")
-    p.set_defaults(handler=cmd_import)
+    p.set_defaults(handler=cmd_import, mutating=True)
 
     p = sub("export", "copy records from this store to another (URL or directory, catalyst-api format)")
     p.add_argument("dest", metavar="DEST")
     p.add_argument("ids", metavar="ID", nargs="*", help="only these records (default: all)")
     p.add_argument("--reason", metavar="TEXT", help="recorded in the audit trail")
-    p.set_defaults(handler=cmd_export)
+    p.set_defaults(handler=cmd_export, mutating=True)
 
     p = sub("audit", "the audit trail of every change")
     p.add_argument("id", metavar="ID", nargs="?", help="only this record")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_audit)
+    p.set_defaults(handler=cmd_audit, mutating=False)
 
     p = sub("handover", "mint a handover URL for a ready/adopted Sovereign (printed once)")
     p.add_argument("id", metavar="ID")
     p.add_argument("--reissue", action="store_true", help="mint a fresh token although one already fired")
     p.add_argument("--reason", metavar="TEXT", help="recorded in the audit trail")
-    p.set_defaults(handler=cmd_handover)
+    p.set_defaults(handler=cmd_handover, mutating=True)
 
     p = sub("watch", "screenless supervisor: rehydrate, resume watchers, auto-fire handovers")
     p.add_argument("--follow", action="store_true", help="keep running after every watch ended")
-    p.set_defaults(handler=cmd_watch)
+    p.set_defaults(handler=cmd_watch, mutating=False)
 
     p = sub("demo", "open the dashboard on a simulated fleet (its own store, simulator and key)")
     p.add_argument("--dir", metavar="DIR", help="keep the demo in DIR (default: a temporary directory, removed on quit)")
     p.add_argument("--speed", metavar="X", type=float, help="scenario speed factor (default 1.0)")
-    p.set_defaults(handler=None, demo=True)
+    p.set_defaults(handler=None, demo=True, mutating=False)
     return parser
 
 

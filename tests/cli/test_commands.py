@@ -445,3 +445,13 @@ def test_watch_read_only_writes_nothing(cli, tmp_path):
     assert r.code == 0, r.err
     assert "read-only" in r.out
     assert dump_store(url) == before
+
+
+def test_every_subcommand_says_whether_it_mutates():
+    import argparse
+
+    parser = cli_main.build_parser()
+    (subs,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    marks = {name: p._defaults.get("mutating") for name, p in subs.choices.items()}
+    assert None not in marks.values(), marks
+    assert {n for n, m in marks.items() if m} == {"patch-status", "rehydrate", "handover", "import", "export"}
