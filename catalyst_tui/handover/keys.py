@@ -19,6 +19,8 @@ Secrets: the private key lives only in a private attribute; ``repr``/``str`` of 
 
 from __future__ import annotations
 
+from ..fsutil import make_private_dirs
+
 import base64
 import hashlib
 import json
@@ -239,7 +241,7 @@ class HandoverSigner:
         parent = key_path.parent
         if not parent.exists():
             try:
-                os.makedirs(parent, mode=KEY_DIR_MODE, exist_ok=True)
+                make_private_dirs(parent)
             except OSError as exc:
                 raise HandoverKeyError(
                     f"handover key {key_path}: cannot create directory {parent} ({exc.strerror or type(exc).__name__})"

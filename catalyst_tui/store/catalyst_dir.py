@@ -185,7 +185,13 @@ class CatalystDirStore(RecordStore):
 
     def _read_bytes(self, path: Path) -> bytes:
         """Read one record file under the safety rules; raise _Unreadable or FileNotFoundError."""
-        st = os.lstat(path)
+        try:
+            st = os.lstat(path)
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                # No such file can exist: the same answer as any other missing record.
+                raise FileNotFoundError(errno.ENOENT, "no such record") from None
+            raise
         open_path = str(path)
         if stat.S_ISLNK(st.st_mode):
             real = os.path.realpath(path)
@@ -245,8 +251,10 @@ class CatalystDirStore(RecordStore):
         """A Summary without building event models; any doubt falls back to the full decode so
         the error is exactly the one :meth:`get` would raise."""
         try:
-            obj = json.loads(data)
-        except (ValueError, RecursionError):
+            # Strict UTF-8 like loads_record (and Go's json.Unmarshal): json.loads on bytes would
+            # silently accept a BOM or UTF-16/32 that get() refuses.
+            obj = json.loads(data.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             obj = None
         if type(obj) is dict and _events_look_valid(obj.get("events")):
             head = {k: v for k, v in obj.items() if k != "events"}

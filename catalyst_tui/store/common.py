@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping
 from ..domain.components import current_states, states_from_events
 from ..domain.record import GO_ZERO_TIME, Event, is_valid_id
 from .base import InvalidRecordId, Refused, StoreError, Summary
+from ..fsutil import make_private_dirs  # noqa: F401  (re-exported for the backends)
 
 #: Default ceiling of one record file / blob. A real record at the 10,000-event cap is a few MB
 #: (component-log lines are ~0.5-1 KB each); 32 MiB leaves generous headroom and still refuses a
@@ -40,23 +41,6 @@ def check_id(record_id: Any) -> str:
             f"{shown}: invalid record id (must not be empty, '.' or '..', or contain '/', '\\' or NUL)"
         )
     return record_id
-
-
-def make_private_dirs(path: Path) -> None:
-    """Create ``path`` and any missing parents, each one 0700 (existing ones are left alone)."""
-    missing: list[Path] = []
-    p = path
-    while not p.exists():
-        missing.append(p)
-        if p.parent == p:
-            break
-        p = p.parent
-    for d in reversed(missing):
-        try:
-            os.mkdir(d, 0o700)
-        except FileExistsError:
-            continue
-        os.chmod(d, 0o700)
 
 
 def refuse_read_only(record_id: str, action: str) -> Refused:
