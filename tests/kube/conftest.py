@@ -15,8 +15,8 @@ from catalyst_tui.domain.statuses import ComponentState
 from catalyst_tui.kube.simulator import KubeSimulator
 from catalyst_tui.kube.watcher import HelmReleaseWatcher, WatchConfig, WatchListener
 
-#: Scenario speed for tests: the ~60 s install plays in about 0.75 s.
-SPEED = 80.0
+#: Scenario speed for tests: the ~60 s install plays in about 0.4 s.
+SPEED = 160.0
 
 FAST = WatchConfig(
     timeout_seconds=2,

@@ -107,7 +107,7 @@ async def test_flapping_api_server_recovers(sim: KubeSimulator, tmp_path: Path) 
     watcher, rec = make_watcher(kc)
     async with Running(watcher):
         await wait_for(lambda: watcher.status.synced, 5)
-        sim.play("c1", "flapping")
+        sim.play("c1", "flapping", speed=40)  # outage windows long enough to be refused
         await wait_for(lambda: all_in(rec, "installed"), 10, "all installed despite flaps")
         await wait_for(lambda: watcher.status.phase == WatchPhase.WATCHING, 3, "watching again")
     levels = [lvl for lvl, _ in rec.events]
