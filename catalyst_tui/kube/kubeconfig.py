@@ -101,9 +101,21 @@ def _check_shape(path: str, data: dict[str, Any], context: str | None) -> None:
     name = context or data.get("current-context")
     if not name:
         raise KubeconfigError(f"kubeconfig {path}: no current-context", "missing-context")
-    names = [c.get("name") for c in data["contexts"] if isinstance(c, dict)]
-    if name not in names:
+    contexts = [c for c in data["contexts"] if isinstance(c, dict) and c.get("name") == name]
+    if not contexts:
         raise KubeconfigError(f"kubeconfig {path}: context {str(name)[:80]!r} not found", "missing-context")
+    ctx = contexts[0].get("context")
+    cluster_name = ctx.get("cluster") if isinstance(ctx, dict) else None
+    if not cluster_name:
+        raise KubeconfigError(f"kubeconfig {path}: context {str(name)[:80]!r} names no cluster", "invalid")
+    clusters = [c for c in data["clusters"] if isinstance(c, dict) and c.get("name") == cluster_name]
+    if not clusters:
+        raise KubeconfigError(f"kubeconfig {path}: cluster {str(cluster_name)[:80]!r} (of context {str(name)[:80]!r}) not found",
+                              "invalid")
+    cluster = clusters[0].get("cluster")
+    server = cluster.get("server") if isinstance(cluster, dict) else None
+    if not isinstance(server, str) or not server.strip():
+        raise KubeconfigError(f"kubeconfig {path}: the cluster has no server URL", "invalid")
 
 
 async def load_configuration(path: str, *, context: str | None = None, exec_timeout: float = 30.0) -> "Configuration":

@@ -75,7 +75,9 @@ async def test_loads_into_a_fresh_configuration(tmp_path: Path) -> None:
     ("context-names-missing-cluster", {**kubeconfig_dict(server="http://127.0.0.1:1", token=TOKEN, name="a"),
                                        "clusters": [{"name": "other", "cluster": {"server": "http://x",
                                                                                    "certificate-authority-data": CERT}}]},
-     "invalid", "Expected object with name a"),
+     "invalid", "cluster 'a' (of context 'a') not found"),
+    ("cluster-without-server", {**kubeconfig_dict(server="http://127.0.0.1:1", token=TOKEN, name="a"),
+                                "clusters": [{"name": "a", "cluster": {}}]}, "invalid", "the cluster has no server URL"),
     ("binary", b"\xff\xfe\x00garbage".decode("latin-1"), "not-yaml", ""),
 ])
 async def test_bad_kubeconfig_errors(tmp_path: Path, case: str, content: object, kind: str, needle: str) -> None:
