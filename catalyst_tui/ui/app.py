@@ -23,7 +23,6 @@ from textual.app import App
 
 from ..domain.restart import kubeconfigs_dir_from_env
 from ..kube.state import WatcherStatus
-from ..service import actions
 from ..store.base import RecordStore, StoreError
 from . import keymap
 from .commands import ActionsProvider
@@ -93,6 +92,8 @@ class CatalystApp(App[int]):
         self._poll_again = False
         self._store_opened = False
         self._supervisor_started = False
+        self._poll_soon = False
+        self._remove_listener: Callable[[], object] | None = None
 
     def _readable_no_color(self) -> None:
         from textual.filter import Monochrome
@@ -139,14 +140,30 @@ class CatalystApp(App[int]):
                 self.services_error = str(exc)
                 self._broadcast(FleetChanged(await self._empty_delta()))
                 return
-        if self.supervisor is not None and self.own_supervisor:
-            try:
-                await self.supervisor.start()
-                self._supervisor_started = True
-            except Exception as exc:  # noqa: BLE001 - the fleet view goes on without watchers
-                self.notify(f"watchers not started: {exc}", title="supervisor", severity="error", markup=False, timeout=15)
         self.services_ready = True
+        # The fleet shows at once; the restart rules and the watchers follow.
         await self.poll(force=True)
+        sup = self.supervisor
+        if sup is not None:
+            if hasattr(sup, "add_listener"):
+                self._remove_listener = sup.add_listener(self._supervisor_changed)
+            if self.own_supervisor:
+                try:
+                    await sup.start()
+                    self._supervisor_started = True
+                except Exception as exc:  # noqa: BLE001 - the fleet view goes on without watchers
+                    self.notify(f"watchers not started: {exc}", title="supervisor", severity="error", markup=False, timeout=15)
+            await self.poll(force=True)
+
+    def _supervisor_changed(self, record_id: str) -> None:
+        """A watcher moved (coalesced per supervisor flush): poll soon rather than within a second."""
+        if not self._poll_soon:
+            self._poll_soon = True
+            self.set_timer(0.05, self._poll_now)
+
+    def _poll_now(self) -> None:
+        self._poll_soon = False
+        self._tick()
 
     async def _empty_delta(self):  # noqa: ANN202
         from .fleet_state import FleetDelta
@@ -157,6 +174,9 @@ class CatalystApp(App[int]):
         await self.stop_services()
 
     async def stop_services(self) -> None:
+        if self._remove_listener is not None:
+            self._remove_listener()
+            self._remove_listener = None
         if self._supervisor_started:
             self._supervisor_started = False
             try:
@@ -261,30 +281,27 @@ class CatalystApp(App[int]):
             return
         row = self.fleet.rows.get(record_id)
         name = row.fqdn if row is not None and row.fqdn else record_id
+        active = getattr(sup, "active", None)
+        if action_id == "stop-watcher" and active is not None and record_id not in active:
+            await self.push_screen_wait(MessageModal(
+                f"{spec.description}: nothing to stop",
+                Text.assemble(safe(name, "bold"), ": no watcher is running in this process (w starts one)."),
+            ))
+            return
         questions = {
             "reattach": "Start (or restart) the Phase-1 watcher of {name}? It reads the cluster with the record's kubeconfig and writes progress to the record.",
             "stop-watcher": "Stop the Phase-1 watcher of {name}? The record stays as it is; reattach starts it again.",
-            "take-over": "Take over as the writer of {name}'s progress? On a catalyst-api directory do this only while catalyst-api is stopped: it would overwrite what this process writes.",
+            "take-over": "Take over as the writer of {name}'s progress? On SQLite this takes the record's lease if it is free; on a catalyst-api directory do it only while catalyst-api is stopped, or the two overwrite each other.",
         }
         body = Text.assemble(*_split_name(questions[action_id], name))
         ok = await self.push_screen_wait(ConfirmModal(spec.description, body, confirm_label=spec.description))
         if not ok:
             return
         try:
-            await getattr(sup, method)(record_id)
+            await getattr(sup, method)(record_id)  # the supervisor audits what it does
         except Exception as exc:  # noqa: BLE001 - shown, not raised
             await self.push_screen_wait(MessageModal(f"{spec.description} failed", safe(str(exc)), error=True))
             return
-        try:
-            await self.store.audit_append(
-                actions.audit_entry(
-                    now=self.now(), operator=self.operator, action=action_id, record_id=record_id,
-                    before=row.status if row else None, after=row.status if row else None,
-                    reason=f"{spec.description.lower()} from the dashboard",
-                )
-            )
-        except StoreError as exc:
-            self.notify(f"{record_id}: not audited: {exc}", severity="error", markup=False)
         self.notify(f"{spec.description}: done.", timeout=3)
         await self.poll(force=True)
 
@@ -311,18 +328,22 @@ def default_signer_factory(key_path: str | None) -> Callable[[], Any]:
     return factory
 
 
-def default_supervisor(store: RecordStore, options: Any, *, kubeconfigs_dir: str, operator: str) -> Any:
+def default_supervisor(
+    store: RecordStore, options: Any, *, kubeconfigs_dir: str, operator: str, read_only: bool, signer: Any
+) -> Any:
     """The watcher supervisor when this build has one, else None (the dashboard works without)."""
-    import importlib.util
-
-    if importlib.util.find_spec("catalyst_tui.service.supervisor") is None:
+    try:
+        from ..service.supervisor import Supervisor
+    except ImportError:  # pragma: no cover - a partial build
         return None
-    from ..service import supervisor as sup_mod
+    import socket
 
-    factory = getattr(sup_mod, "for_dashboard", None)
-    if factory is None:
-        return None
-    return factory(store, options, kubeconfigs_dir=kubeconfigs_dir, operator=operator)
+    # A lease holder names the operator and this process (two dashboards of one operator differ).
+    holder = f"{operator}@{socket.gethostname()}:{os.getpid()}"
+    return Supervisor(
+        store, holder=holder, kubeconfigs_dir=kubeconfigs_dir, read_only=read_only,
+        take_over=bool(_option(options, "take_over", False)), signer=signer,
+    )
 
 
 async def run_dashboard_async(
@@ -360,7 +381,7 @@ async def run_dashboard_async(
         await store.open()  # StoreError here: the CLI prints one line and exits with its code
     try:
         if supervisor is None and start_supervisor:
-            supervisor = default_supervisor(store, options, kubeconfigs_dir=kdir, operator=op)
+            supervisor = default_supervisor(store, options, kubeconfigs_dir=kdir, operator=op, read_only=ro, signer=signer)
         app = CatalystApp(
             store, supervisor=supervisor, read_only=ro, operator=op, clock=clock, config=cfg, signer=signer,
             kubeconfigs_dir=kdir, own_store=False, own_supervisor=True, store_label=store_label,

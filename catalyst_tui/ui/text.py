@@ -65,3 +65,19 @@ def bar(done: int, total: int, width: int = 8, *, ascii_only: bool = False) -> s
         return empty * width
     n = round(width * min(done, total) / total)
     return full * n + empty * (width - n)
+
+
+def text_key(text: Text) -> tuple:
+    """What a Text shows (characters and styles), to skip updates that change nothing."""
+    return (text.plain, tuple(text.spans), str(text.style))
+
+
+def update_if_changed(widget, content: Text, *, key: object = None) -> bool:  # noqa: ANN001
+    """``widget.update(content)`` unless it already shows the same thing (an update costs a
+    layout pass; the screens refresh every second)."""
+    k = key if key is not None else text_key(content)
+    if getattr(widget, "_shown_key", None) == k:
+        return False
+    widget._shown_key = k
+    widget.update(content)
+    return True

@@ -52,7 +52,7 @@ async def open_patch(pilot, rid: str) -> PatchStatusModal:  # noqa: ANN001
 
 async def test_patch_status_writes_audits_and_shows_consequences(make_app, fleet_db: Path) -> None:
     app = make_app()
-    async with app.run_test(size=(140, 40)) as pilot:
+    async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot, rows=9)
         modal = await open_patch(pilot, fleet.READY_NOT_FIRED)
         # ready -> phase1-watching with a kubeconfig present: a watch can attach, no stale warning;
@@ -77,7 +77,7 @@ async def test_patch_status_writes_audits_and_shows_consequences(make_app, fleet
 
 async def test_patch_preview_warns_about_resume_and_stale(make_app) -> None:
     app = make_app()
-    async with app.run_test(size=(140, 40)) as pilot:
+    async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot, rows=9)
         modal = await open_patch(pilot, fleet.WATCHING)
         # phase1-watching with a kubeconfig, no phase1FinishedAt: patched to ready, the next
@@ -94,7 +94,7 @@ async def test_patch_preview_warns_about_resume_and_stale(make_app) -> None:
 
 async def test_patch_needs_a_reason_and_nothing_is_written_without_one(make_app, fleet_db: Path) -> None:
     app = make_app()
-    async with app.run_test(size=(140, 40)) as pilot:
+    async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot, rows=9)
         modal = await open_patch(pilot, fleet.ABANDONED)
         await pilot.press("ctrl+s")
@@ -108,7 +108,7 @@ async def test_patch_needs_a_reason_and_nothing_is_written_without_one(make_app,
 
 async def test_patch_conflict_is_shown_and_nothing_is_written(make_app, fleet_db: Path) -> None:
     app = make_app()
-    async with app.run_test(size=(140, 40)) as pilot:
+    async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot, rows=9)
         modal = await open_patch(pilot, fleet.WATCHING)
         modal.query_one("#patch-reason", Input).value = "watch is stuck"
@@ -181,7 +181,7 @@ async def test_read_only_still_views_json_with_tokens_masked(make_app) -> None:
 
 async def test_handover_issues_a_url_once_and_copies_it(make_app, fleet_db: Path) -> None:
     app = make_app()
-    async with app.run_test(size=(140, 40)) as pilot:
+    async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot, rows=9)
         await select_row(pilot, fleet.READY_NOT_FIRED)
         await pilot.press("h")
@@ -208,7 +208,7 @@ async def test_handover_issues_a_url_once_and_copies_it(make_app, fleet_db: Path
 
 async def test_handover_reissue_and_refusal_by_preconditions(make_app, fleet_db: Path) -> None:
     app = make_app()
-    async with app.run_test(size=(140, 40)) as pilot:
+    async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot, rows=9)
         await select_row(pilot, fleet.WATCHING)
         await pilot.press("h")
@@ -237,7 +237,7 @@ async def test_handover_reissue_and_refusal_by_preconditions(make_app, fleet_db:
 
 async def test_handover_conflict_writes_nothing(make_app, fleet_db: Path) -> None:
     app = make_app()
-    async with app.run_test(size=(140, 40)) as pilot:
+    async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot, rows=9)
         await select_row(pilot, fleet.READY_NOT_FIRED)
         await pilot.press("h")
@@ -271,7 +271,7 @@ async def test_watcher_keys_without_a_supervisor_say_why(make_app) -> None:
 
 async def test_record_actions_from_the_detail_screen(make_app, fleet_db: Path) -> None:
     app = make_app()
-    async with app.run_test(size=(140, 40)) as pilot:
+    async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot, rows=9)
         await select_row(pilot, fleet.ABANDONED)
         await pilot.press("enter")

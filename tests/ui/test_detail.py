@@ -50,7 +50,7 @@ def summary(screen: DetailScreen) -> str:
 
 async def test_summary_says_the_restart_decision_and_never_a_secret(make_app) -> None:
     app = make_app()
-    async with app.run_test(size=(160, 44)) as pilot:
+    async with app.run_test(size=(110, 32)) as pilot:
         await fleet_loaded(pilot)
         screen = await open_detail(pilot, fleet.WATCHING)
         text = summary(screen)
@@ -78,7 +78,7 @@ async def test_summary_says_the_restart_decision_and_never_a_secret(make_app) ->
 
 async def test_components_table_marks_the_blocker_and_starts_on_it(make_app) -> None:
     app = make_app()
-    async with app.run_test(size=(160, 44)) as pilot:
+    async with app.run_test(size=(110, 32)) as pilot:
         await fleet_loaded(pilot)
         screen = await open_detail(pilot, fleet.WATCHING)
         table = screen.query_one(ComponentsTable)
@@ -95,7 +95,7 @@ async def test_components_table_marks_the_blocker_and_starts_on_it(make_app) -> 
 
 async def test_event_log_filters_fold_and_component_select(make_app) -> None:
     app = make_app()
-    async with app.run_test(size=(160, 44)) as pilot:
+    async with app.run_test(size=(110, 32)) as pilot:
         await fleet_loaded(pilot)
         screen = await open_detail(pilot, fleet.WATCHING)
         log = screen.query_one(EventLog)
@@ -132,7 +132,7 @@ async def test_event_log_filters_fold_and_component_select(make_app) -> None:
 
 async def test_live_tail_appends_without_rebuilding(make_app, fleet_db: Path) -> None:
     app = make_app()
-    async with app.run_test(size=(160, 44)) as pilot:
+    async with app.run_test(size=(110, 32)) as pilot:
         await fleet_loaded(pilot)
         screen = await open_detail(pilot, fleet.WATCHING)
         log = screen.query_one(EventLog)

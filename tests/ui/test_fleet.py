@@ -35,7 +35,7 @@ def cell(table: FleetTable, rid: str, column: str) -> str:
 
 async def test_rows_in_attention_order_with_hostile_text_shown_literally(make_app) -> None:
     app = make_app()
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot, rows=9)
         table = app.screen.query_one(FleetTable)
         assert table.keys_in_order() == ATTENTION_ORDER
@@ -58,7 +58,7 @@ async def test_rows_in_attention_order_with_hostile_text_shown_literally(make_ap
 
 async def test_external_change_updates_the_row_in_place_within_two_seconds(make_app, fleet_db: Path) -> None:
     app = make_app()
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot, rows=9)
         table = app.screen.query_one(FleetTable)
         await pilot.press("down", "down", "down")  # the cursor on acme (WATCHING)
@@ -88,7 +88,7 @@ async def test_external_change_updates_the_row_in_place_within_two_seconds(make_
 
 async def test_change_by_another_process_and_new_record_appear(make_app, fleet_db: Path) -> None:
     app = make_app()
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot, rows=9)
         table = app.screen.query_one(FleetTable)
         proc = await asyncio.create_subprocess_exec(
@@ -114,7 +114,7 @@ async def test_change_by_another_process_and_new_record_appear(make_app, fleet_d
 
 async def test_filter_faults_sort_and_open(make_app) -> None:
     app = make_app()
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot, rows=9)
         screen = app.screen
         assert isinstance(screen, FleetScreen)
@@ -155,7 +155,7 @@ async def test_filter_faults_sort_and_open(make_app) -> None:
 
 async def test_header_click_sorts_by_that_column(make_app) -> None:
     app = make_app()
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot, rows=9)
         screen = app.screen
         table = screen.query_one(FleetTable)

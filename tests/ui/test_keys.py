@@ -121,7 +121,7 @@ async def add_audit(db: Path) -> None:
 async def test_audit_screen_lists_and_follows(make_app, fleet_db: Path) -> None:
     await add_audit(fleet_db)
     app = make_app()
-    async with app.run_test(size=(140, 36)) as pilot:
+    async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot)
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen) and app.screen.loaded, what="the audit log")

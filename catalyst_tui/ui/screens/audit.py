@@ -67,15 +67,34 @@ class AuditScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#audit-state", StatePanel).show_loading("the audit log")
         self.query_one("#audit-table").display = False
-        self.load()
+        self.request_load()
 
     @on(FleetChanged)
     def _changed(self, message: FleetChanged) -> None:
         if message.delta.changed or message.delta.removed:
-            self.load()
+            self.request_load()
 
-    @work(group="audit-load", exclusive=True, exit_on_error=False)
+    _reload = False
+
+    def request_load(self) -> None:
+        """Loads never overlap; a request during a load runs once after it."""
+        if self._loading:
+            self._reload = True
+            return
+        self._loading = True
+        self.load()
+
+    @work(group="audit-load", exit_on_error=False)
     async def load(self) -> None:
+        try:
+            await self._load()
+        finally:
+            self._loading = False
+            if self._reload:
+                self._reload = False
+                self.request_load()
+
+    async def _load(self) -> None:
         app = cast("CatalystApp", self.app)
         state = self.query_one("#audit-state", StatePanel)
         table = self.query_one("#audit-table", DataTable)

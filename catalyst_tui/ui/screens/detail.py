@@ -22,7 +22,7 @@ from ...store.base import RecordNotFound, StoreError
 from .. import keymap
 from ..detail_model import LEVEL_FILTERS, EventFilter, component_views, components_in, phases_in
 from ..messages import FleetChanged
-from ..text import ago, bar, duration, safe, short_time, truncate
+from ..text import ago, bar, duration, safe, short_time, text_key, truncate, update_if_changed
 from ..widgets.bars import StatePanel, TitleBar
 from ..widgets.components_table import ComponentsTable
 from ..widgets.event_log import EventLog
@@ -82,8 +82,29 @@ class DetailScreen(RecordActions, Screen):
         self.load()
 
     # --- data --------------------------------------------------------------------------------
-    @work(group="detail-load", exclusive=True, exit_on_error=False)
+    _loading = False
+    _reload = False
+
+    def request_load(self) -> None:
+        """Read the record again; loads never overlap and never cancel each other (a live
+        watcher changes the record several times a second), the last request is honoured."""
+        if self._loading:
+            self._reload = True
+            return
+        self._loading = True
+        self.load()
+
+    @work(group="detail-load", exit_on_error=False)
     async def load(self) -> None:
+        try:
+            await self._load()
+        finally:
+            self._loading = False
+            if self._reload:
+                self._reload = False
+                self.request_load()
+
+    async def _load(self) -> None:
         state = self.query_one("#detail-state", StatePanel)
         try:
             current = await self.capp.store.get(self.record_id)
@@ -111,9 +132,9 @@ class DetailScreen(RecordActions, Screen):
         delta = message.delta
         row = self.capp.fleet.rows.get(self.record_id)
         if self.record_id in delta.removed:
-            self.load()
+            self.request_load()
         elif row is not None and row.version != self.version:
-            self.load()
+            self.request_load()
         elif self.record is not None:
             self.render_summary()
             self.render_components()
@@ -185,7 +206,11 @@ class DetailScreen(RecordActions, Screen):
             # At most about three lines; the whole text is in the JSON view (y).
             limit = max(60, (self.size.width - 14) * 3)
             lines.add_row("Error", safe(truncate(first_line(rec.error), limit), "bold red", wrap=True))
-        self.query_one("#summary", Static).update(Group(grid, lines))
+        key = tuple(
+            text_key(cell) if isinstance(cell, Text) else str(cell)
+            for table in (grid, lines) for column in table.columns for cell in column._cells
+        )
+        update_if_changed(self.query_one("#summary", Static), Group(grid, lines), key=key)
 
     def _handover_text(self, rec: Record, now) -> Text:  # noqa: ANN001
         res = rec.result
@@ -240,7 +265,7 @@ class DetailScreen(RecordActions, Screen):
             else:
                 msg = "No component recorded yet: no watcher has seen a bp-* HelmRelease on this Sovereign."
             empty.show_empty(Text(msg, style="dim"))
-        self.query_one("#components-head", Static).update(head)
+        update_if_changed(self.query_one("#components-head", Static), head)
         self.render_component_detail()
 
     @on(DataTable.RowHighlighted, "#components")
@@ -266,7 +291,7 @@ class DetailScreen(RecordActions, Screen):
         if view.id in table.roots:
             text.append("  · blocks the components that depend on it", style="yellow")
         text.append("  · enter filters the events", style="dim")
-        detail.update(text)
+        update_if_changed(detail, text)
         detail.display = True
 
     @on(DataTable.RowSelected, "#components")
@@ -309,7 +334,7 @@ class DetailScreen(RecordActions, Screen):
         if log.fold and log.held:
             head.append(f" (+{len(log.held)} at the end)", style="dim")
         head.append("   P phase · L level · C component · F fold", style="dim")
-        self.query_one("#events-head", Static).update(head)
+        update_if_changed(self.query_one("#events-head", Static), head)
 
     def action_cycle_phase(self) -> None:
         log = self.query_one(EventLog)

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from ...service.fleet import filter_rows
 from .. import keymap
 from ..messages import FleetChanged
-from ..text import safe
+from ..text import safe, update_if_changed
 from ..widgets.bars import StatePanel, TitleBar, counts_text
 from ..widgets.fleet_table import SORT_BY, SORT_CYCLE, FleetTable
 from .common import RecordActions
@@ -93,8 +93,8 @@ class FleetScreen(RecordActions, Screen):
         shown = filter_rows(rows, self.filter_text, attention_only=self.attention_only)
         table.sync(shown, now, changed=changed if changed is not None and not self._view_dirty else None)
         self._view_dirty = False
-        self.query_one("#counts", Static).update(counts_text(rows, ascii_only=app.config.ascii))
-        self.query_one("#view-state", Static).update(self._view_state_text(len(shown), len(rows)))
+        update_if_changed(self.query_one("#counts", Static), counts_text(rows, ascii_only=app.config.ascii))
+        update_if_changed(self.query_one("#view-state", Static), self._view_state_text(len(shown), len(rows)))
         # states: error opening / reading the store, loading, empty, nothing matches
         if app.services_error is not None:
             state.show_error(Text.assemble(("Cannot open the store: ", "bold"), safe(app.services_error), "\nPress q to quit."))

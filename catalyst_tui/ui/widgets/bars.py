@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from ...domain import statuses
 from ...service.fleet import STALE_STYLE, FleetRow, status_counts, status_style
-from ..text import safe
+from ..text import safe, update_if_changed
 
 
 class TitleBar(Static):
@@ -95,10 +95,10 @@ class StatePanel(Static):
         self.set_class(False, "-shown")
         self.set_class(False, "-error")
         self.set_class(False, "-banner")
-        self.update("")
+        update_if_changed(self, Text(""))
 
     def _show(self, content: Text, *, error: bool, banner: bool = False) -> None:
-        self.update(content)
+        update_if_changed(self, content)
         self.set_class(True, "-shown")
         self.set_class(error, "-error")
         self.set_class(banner, "-banner")
