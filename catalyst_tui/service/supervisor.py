@@ -118,6 +118,7 @@ class _Watch:
     observe_reason: str = ""
     pending: list[Event] = field(default_factory=list)
     substate_written: str | None = None
+    substate_at: float = float("-inf")
     finishing: bool = False
     ended: bool = False
     #: Observe-only and Phase 1 terminated here: waiting for the lease holder to write the outcome
@@ -172,6 +173,7 @@ class Supervisor:
         flush_max: int = 200,
         tick_interval: float = 0.5,
         observe_check_interval: float = 2.0,
+        substate_min_interval: float = 5.0,
         only: Collection[str] | None = None,
     ) -> None:
         self.store = store
@@ -188,6 +190,7 @@ class Supervisor:
         self.flush_max = flush_max
         self.tick_interval = tick_interval
         self.observe_check_interval = observe_check_interval
+        self.substate_min_interval = substate_min_interval
         self.only = set(only) if only is not None else None
         self.rehydrated: dict[str, RehydrateResult] = {}
         self.load_errors: list[LoadError] = []
@@ -213,6 +216,13 @@ class Supervisor:
             return
         self._started = True
         self._stopping = False
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()  # nothing left running or half-started
+            raise
+
+    async def _start(self) -> None:
         summaries, errors = await self.store.list_summaries()
         self.load_errors = list(errors)
         for le in errors:
@@ -666,6 +676,10 @@ class Supervisor:
             return
         want = SUBSTATE_WATCHING if w.status.phase == WatchPhase.WATCHING else SUBSTATE_RECONNECTING
         if want != w.substate_written:
+            loop_now = asyncio.get_running_loop().time()
+            if loop_now - w.substate_at < self.substate_min_interval:
+                return  # a flapping API server must not rewrite the record on every flap
+            w.substate_at = loop_now
             await self._write_substate(w, want)
 
     async def _write_substate(self, w: _Watch, want: str) -> None:
@@ -759,7 +773,13 @@ class Supervisor:
             self._dirty.add(w.record_id)
 
     async def _check_observed(self) -> None:
-        """Observe-only watches end when the writer (catalyst-api or another process) finished."""
+        """Observe-only watches end when the lease holder finished writing Phase 1.
+
+        SQLite only: its summaries are a cheap table read. On a catalyst-api directory every
+        summary parses whole files that catalyst-api rewrites after each event, so there an
+        observer ends by its own tracker instead."""
+        if not self.store.supports_leases:
+            return
         watching = [w for w in self._watches.values() if not w.writer and not w.ended]
         if not watching:
             return

@@ -406,3 +406,19 @@ def test_importing_the_watcher_does_not_import_kubernetes_asyncio() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    import random
+
+    cfg = replace(FAST, backoff_initial=0.5, backoff_factor=2.0, backoff_max=8.0, jitter=0.5)
+    watcher, _ = make_watcher("unused.yaml", config=cfg)
+    watcher.rng = random.Random(7)
+    delays = [watcher._backoff() for _ in range(8)]
+    bases = [0.5, 1, 2, 4, 8, 8, 8, 8]
+    for d, base in zip(delays, bases):
+        assert base * 0.5 <= d <= base
+    assert len(set(delays)) == len(delays)  # jittered
+    watcher._healthy()
+    assert watcher._backoff() <= 0.5  # reset once data flows
+    assert 0.3 * 0.75 <= watcher._error_delay() <= 0.3  # errors retry on their own, slower clock
