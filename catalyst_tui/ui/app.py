@@ -369,6 +369,7 @@ async def run_dashboard_async(
     from ..service.identity import resolve_operator
     from ..store.urls import open_store
 
+    trust_the_terminal_size()
     ro = bool(read_only if read_only is not None else _option(options, "read_only", False))
     op = operator or _option(options, "operator") or resolve_operator()
     kdir = kubeconfigs_dir or _option(options, "kubeconfigs_dir") or kubeconfigs_dir_from_env()
@@ -392,6 +393,16 @@ async def run_dashboard_async(
     finally:
         if own_store:
             await store.close()
+
+
+def trust_the_terminal_size(env: dict[str, str] | None = None) -> None:
+    """Textual sizes the screen with ``shutil.get_terminal_size()``, which prefers ``$COLUMNS`` /
+    ``$LINES`` over the terminal itself. A shell that exported them at another size (seen with a
+    tmux pane created at 80x24 and then resized) would pin the dashboard to that size and hide
+    every resize, so the dashboard process drops them and asks the terminal."""
+    target = os.environ if env is None else env
+    for var in ("COLUMNS", "LINES"):
+        target.pop(var, None)
 
 
 def run_dashboard(store_url: str | None = None, options: Any = None, **kwargs: Any) -> int:

@@ -14,7 +14,7 @@ from ..text import safe, update_if_changed
 
 
 class TitleBar(Static):
-    """``catalyst-tui │ Fleet │ store … │ operator … │ READ-ONLY``"""
+    """``catalyst-tui │ Fleet │ operator … │ READ-ONLY │ store …``"""
 
     DEFAULT_CSS = """
     TitleBar { height: 1; background: $panel; color: $text; padding: 0 1; }
@@ -33,13 +33,14 @@ class TitleBar(Static):
         text.append("catalyst-tui", style="bold")
         text.append(" │ ")
         text.append_text(safe(self.where, "bold"))
-        text.append(" │ store ")
-        text.append_text(safe(getattr(app, "store_label", ""), "italic"))
         text.append(" │ operator ")
         text.append_text(safe(getattr(app, "operator", "")))
         if getattr(app, "read_only", False):
             text.append(" │ ")
             text.append("READ-ONLY", style="bold reverse yellow")
+        # The store comes last: it is the longest and the one to cut at 80 columns.
+        text.append(" │ store ")
+        text.append_text(safe(getattr(app, "store_label", ""), "italic"))
         return text
 
 
