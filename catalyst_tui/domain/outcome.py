@@ -203,6 +203,10 @@ class Phase1Tracker:
         self.late_poll_started_at: datetime | None = None
         self.outcome: str | None = None
         self.finished_at: datetime | None = None
+        #: Set by the owner while the watch cannot even start (the kubeconfig does not load). If it
+        #: never synced by the watch timeout, the outcome is ``watcher-start-failed`` (catalyst-api's
+        #: outcome for a malformed kubeconfig) rather than ``flux-not-reconciling``.
+        self.start_failed = False
 
     # --- input ---------------------------------------------------------------------------------
     def observe(self, component: str, state: str | ComponentState, now: datetime) -> list[Event]:
@@ -294,7 +298,12 @@ class Phase1Tracker:
                 self._finish(statuses.OUTCOME_FAILED, now)
             return events
         if now >= self.watch_deadline:
-            outcome = statuses.OUTCOME_FLUX_NOT_RECONCILING if self.first_seen_at is None else statuses.OUTCOME_TIMEOUT
+            if self.first_seen_at is not None:
+                outcome = statuses.OUTCOME_TIMEOUT
+            elif self.start_failed and not self.synced:
+                outcome = statuses.OUTCOME_WATCHER_START_FAILED
+            else:
+                outcome = statuses.OUTCOME_FLUX_NOT_RECONCILING
             self._finish(outcome, now)
             events.append(_watch_event("warn", CONTEXT_TERMINATED.format(err="context deadline exceeded"), now))
             return events

@@ -722,6 +722,8 @@ class Supervisor:
             for w in list(self._watches.values()):
                 if w.ended or w.finishing:
                     continue
+                w.tracker.start_failed = bool(w.watcher is not None and w.watcher.stats.kubeconfig_errors
+                                              and not w.status.synced)
                 self._queue_tracker_events(w, w.tracker.tick(now), now)
                 self._maybe_finish(w)
 

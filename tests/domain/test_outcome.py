@@ -185,6 +185,18 @@ def test_nothing_seen_is_flux_not_reconciling_and_warns_once_at_first_seen_timeo
     assert tr.outcome == "flux-not-reconciling"
 
 
+def test_never_started_is_watcher_start_failed() -> None:
+    tr = Phase1Tracker(Phase1Config(watch_timeout=60), started_at=T0)
+    tr.start_failed = True  # the kubeconfig never loaded, nothing synced
+    tr.tick(at(60))
+    assert tr.outcome == "watcher-start-failed"
+    synced = Phase1Tracker(Phase1Config(watch_timeout=60), started_at=T0)
+    synced.start_failed = True
+    synced.mark_synced(at(1))
+    synced.tick(at(60))
+    assert synced.outcome == "flux-not-reconciling"
+
+
 def test_no_first_seen_warning_when_something_was_seen() -> None:
     tr = Phase1Tracker(Phase1Config(first_seen_timeout=10), started_at=T0)
     tr.mark_synced(at(0))

@@ -465,3 +465,22 @@ async def test_observer_ends_when_the_holder_writes(sim: KubeSimulator, tmp_path
         comp = component_events(rec)
         assert len(comp) == len({(e.component, e.state) for e in comp})  # one writer: no duplicates
         assert [a.operator for a in await s1.audit_list(RID) if a.action == "phase1-done"] == ["writer"]
+
+
+async def test_kubeconfig_broken_until_the_watch_timeout_is_watcher_start_failed(sqlite_store, tmp_path: Path) -> None:
+    kc = tmp_path / "kubeconfigs" / f"{RID}.yaml"
+    kc.parent.mkdir(parents=True)
+    kc.write_text("current-context: nowhere\ncontexts: []\nclusters: []\n")
+    await sqlite_store.create(make_record(RID, kubeconfig=str(kc)))
+    sup = make_supervisor(sqlite_store, tmp_path, phase1=Phase1Config(watch_timeout=0.8, first_seen_timeout=5))
+    await sup.start()
+    try:
+        await wait_for(lambda: sup.statuses()[RID].phase in (WatchPhase.ERROR, WatchPhase.DONE), 5)
+        await asyncio.wait_for(sup.wait_all_ended(), 5)
+    finally:
+        await sup.stop()
+    rec = (await sqlite_store.get(RID)).record
+    assert rec.status == "failed" and rec.result is not None
+    assert rec.result.phase1Outcome == "watcher-start-failed"
+    assert rec.error.startswith("Phase 1 watch could not start")
+    assert any(e.level == "error" and str(kc) in e.message for e in rec.event_list())
