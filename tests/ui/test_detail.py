@@ -32,6 +32,22 @@ def test_component_views_and_blockers_from_the_record() -> None:
     assert {v.id: v.state for v in failed}["catalyst-platform"] == "failed"
 
 
+def test_a_failed_root_is_blocking() -> None:
+    from catalyst_tui.ui.detail_model import ComponentView
+    from catalyst_tui.ui.widgets.components_table import render_component
+
+    views = [
+        ComponentView("openbao", "failed", "InstallFailed", "boom", "", ("cert-manager",), True),
+        ComponentView("cert-manager", "installed", "", "", "", (), True),
+        ComponentView("keycloak", "pending", "", "", "", ("openbao", "cert-manager"), True),
+    ]
+    b = blockers(views)
+    assert b.roots == {"openbao"} and b.first_not_ready == {"keycloak": "openbao"}
+    cells = render_component(views[0], first_dep=None, root=True, states={v.id: v.state for v in views},
+                             ascii_only=False, now=fleet.NOW)
+    assert "◀ blocking" in cells["component"].plain
+
+
 async def open_detail(pilot, rid: str) -> DetailScreen:  # noqa: ANN001
     app = pilot.app
     app.open_detail(rid)
@@ -84,10 +100,10 @@ async def test_components_table_marks_the_blocker_and_starts_on_it(make_app) -> 
         table = screen.query_one(ComponentsTable)
         assert table.row_count == 11
         assert table.selected_component() == "openbao"
-        assert "◀ blocking" in table.get_cell("openbao", "component").plain
+        assert "◀ awaited" in table.get_cell("openbao", "component").plain  # progressing, not stuck
         assert table.get_cell("keycloak", "depends").plain.startswith("▸openbao")
         head = str(screen.query_one("#components-head").render())
-        assert "7/11 installed" in head and "blocked on: openbao" in head
+        assert "7/11 installed" in head and "waiting on: openbao" in head
         assert "waits for" not in str(screen.query_one("#component-detail").render())
         await pilot.press("down")
         assert "waits for openbao" in str(screen.query_one("#component-detail").render())

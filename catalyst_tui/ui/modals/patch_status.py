@@ -33,6 +33,22 @@ def status_text(status: str, *, ascii_only: bool = False) -> Text:
     return Text.assemble(((st.ascii if ascii_only else st.glyph) + " ", f"bold {st.colour}"), safe(status, f"bold {st.colour}"))
 
 
+def not_installed_warning(record: Record) -> list[str]:
+    """``ready`` with components that are not installed: the record would say more than the cluster."""
+    from ...domain.components import current_states
+
+    states = current_states(
+        record.result.model_dump() if record.result is not None else None, [e.model_dump() for e in record.event_list()]
+    )
+    pending = sorted(c for c, s in states.items() if s != "installed")
+    if not states:
+        return ["no component states are recorded: nothing shows the Sovereign is installed"]
+    if pending:
+        shown = ", ".join(pending[:4]) + (", …" if len(pending) > 4 else "")
+        return [f"{len(pending)} of {len(states)} components are not installed ({shown}): the handover checks will refuse it"]
+    return []
+
+
 class PatchStatusModal(ModalScreen[Any]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="dialog-cancel"),
@@ -137,6 +153,8 @@ class PatchStatusModal(ModalScreen[Any]):
         warnings, _ = actions.patch_consequences(
             self.capp.store, after, kubeconfigs_dir=self.capp.kubeconfigs_dir, stat=self.capp.stat
         )
+        if target == statuses.READY:
+            warnings = warnings + not_installed_warning(self.before)
         if warnings:
             text.append("\nConsequences", style="bold yellow")
             for w in warnings:

@@ -22,10 +22,10 @@ if TYPE_CHECKING:
     from ..app import CatalystApp
 
 COLUMNS = (("time", "Time", 20), ("operator", "Operator", 16), ("action", "Action", 16),
-           ("record", "Record", 16), ("change", "Status change", 24), ("reason", "Reason", 60))
+           ("record", "Sovereign", 24), ("change", "Status change", 32), ("reason", "Reason", 60))
 
 
-def entry_cells(entry: AuditEntry) -> list[Text]:
+def entry_cells(entry: AuditEntry, fqdn: str = "") -> list[Text]:
     before, after = entry.status_before, entry.status_after
     if before == after:
         change = safe(before or "—", "dim")
@@ -35,7 +35,7 @@ def entry_cells(entry: AuditEntry) -> list[Text]:
         Text(short_time(parse_time(entry.time)) if parse_time(entry.time) else entry.time[:20], no_wrap=True),
         safe(entry.operator, "cyan"),
         safe(entry.action, "bold"),
-        safe(entry.record_id),
+        safe(fqdn or entry.record_id),
         change,
         safe(entry.reason),
     ]
@@ -107,7 +107,8 @@ class AuditScreen(Screen):
         self.loaded = True
         # Append-only: add the entries we have not shown yet.
         for i in range(len(self.entries), len(entries)):
-            table.add_row(*entry_cells(entries[i]), key=str(i))
+            row = app.fleet.rows.get(entries[i].record_id)
+            table.add_row(*entry_cells(entries[i], row.fqdn if row is not None else ""), key=str(i))
         self.entries = entries
         if not entries:
             state.show_empty(
@@ -133,7 +134,7 @@ class AuditScreen(Screen):
             detail.update("")
             return
         entry = self.entries[index]
-        text = Text.assemble(("reason: ", "bold"), safe(entry.reason))
+        text = Text.assemble(("record: ", "bold"), safe(entry.record_id), ("  reason: ", "bold"), safe(entry.reason))
         if entry.detail:
             text.append("\ndetail: ", style="bold")
             text.append_text(safe(json.dumps(entry.detail, ensure_ascii=False, sort_keys=True)))

@@ -251,8 +251,13 @@ class DetailScreen(RecordActions, Screen):
                 if target is not None:
                     table.move_cursor(row=table.get_row_index(target), animate=False)
             if table.roots:
-                head.append("  blocked on: ", style="yellow")
-                head.append_text(safe(", ".join(sorted(table.roots)), "bold yellow"))
+                stuck = sorted(r for r in table.roots if table.views[r].state in ("failed", "degraded"))
+                if stuck:
+                    head.append("  blocked on: ", style="bold red")
+                    head.append_text(safe(", ".join(stuck), "bold red"))
+                else:
+                    head.append("  waiting on: ", style="yellow")
+                    head.append_text(safe(", ".join(sorted(table.roots)), "bold yellow"))
             head.append("  ·  live" if watcher is not None and watcher.components else "  ·  from the record", style="dim")
             table.display = True
             empty.hide()
@@ -289,7 +294,7 @@ class DetailScreen(RecordActions, Screen):
         if dep:
             text.append_text(Text.assemble("  · waits for ", safe(dep, "bold yellow")))
         if view.id in table.roots:
-            text.append("  · blocks the components that depend on it", style="yellow")
+            text.append("  · the components that depend on it wait for it", style="yellow")
         text.append("  · enter filters the events", style="dim")
         update_if_changed(detail, text)
         detail.display = True

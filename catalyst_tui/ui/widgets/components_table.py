@@ -28,7 +28,7 @@ STATE_STYLE = {
 
 COLUMNS = (
     ("state", "State", 12),
-    ("component", "Component", 20),
+    ("component", "Component", 28),
     ("depends", "Depends on", 24),
     ("transition", "Since", 11),
     ("reason", "Reason", 16),
@@ -46,7 +46,11 @@ def render_component(
     state.append_text(safe(view.state, colour))
     comp = safe(view.id, "bold")
     if root:
-        comp = Text.assemble(comp, (" ◀ blocking" if not ascii_only else " < blocking", "bold reverse yellow"))
+        # The root of a dependency chain: what the waiting components wait for. "blocking" when
+        # it is stuck (failed / degraded), "awaited" while it is simply progressing.
+        stuck = view.state in ("failed", "degraded")
+        arrow = "◀" if not ascii_only else "<"
+        comp = Text.assemble(comp, (f" {arrow} blocking", "bold reverse red") if stuck else (f" {arrow} awaited", "yellow"))
     depends = Text(no_wrap=True, overflow="ellipsis")
     for i, dep in enumerate(view.depends_on):
         if i:
