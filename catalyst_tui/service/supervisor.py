@@ -320,6 +320,11 @@ class Supervisor:
             except SupervisorError:
                 self._taken_over.discard(record_id)
                 raise
+            w = self._watches.get(record_id)
+            if w is not None and w.writer:
+                await self._audit(record_id, "take-over", None, None, "this process writes the Phase-1 progress from now on")
+            elif w is not None:
+                raise SupervisorError(f"{record_id}: watching, but {w.observe_reason or 'another process writes'}")
             return
         if w.writer:
             return

@@ -484,3 +484,47 @@ async def test_kubeconfig_broken_until_the_watch_timeout_is_watcher_start_failed
     assert rec.result.phase1Outcome == "watcher-start-failed"
     assert rec.error.startswith("Phase 1 watch could not start")
     assert any(e.level == "error" and str(kc) in e.message for e in rec.event_list())
+
+
+async def test_take_over_refused_while_another_lease_is_live_and_on_read_only(sim: KubeSimulator, tmp_path: Path) -> None:
+    db = tmp_path / "catalyst.db"
+    async with open_store(f"sqlite://{db}") as store:
+        await add_sovereign(sim, store, tmp_path)
+        await store.acquire_lease(RID, "someone-else", 30)
+        sup = make_supervisor(store, tmp_path)
+        await sup.start()
+        try:
+            assert sup.statuses()[RID].lease_holder == "someone-else"
+            with pytest.raises(SupervisorError) as err:
+                await sup.take_over(RID)
+            assert "lease held by someone-else until" in str(err.value)
+        finally:
+            await sup.stop()
+        await store.release_lease(RID, "someone-else")
+    async with open_store(f"sqlite://{db}", read_only=True) as ro:
+        sup = make_supervisor(ro, tmp_path)
+        await sup.start()
+        try:
+            with pytest.raises(SupervisorError) as err:
+                await sup.take_over(RID)
+            assert "read-only" in str(err.value)
+        finally:
+            await sup.stop()
+
+
+async def test_take_over_a_directory_record_that_was_not_watched(sim: KubeSimulator, tmp_path: Path) -> None:
+    async with open_store(f"catalyst-dir://{tmp_path / 'deployments'}") as store:
+        await add_sovereign(sim, store, tmp_path)
+        sup = make_supervisor(store, tmp_path)
+        await sup.start()
+        try:
+            await sup.stop_watcher(RID)
+            await sup.take_over(RID)
+            assert not sup.statuses()[RID].observe_only
+            sim.play(RID, "install")
+            await asyncio.wait_for(sup.wait_all_ended(), 10)
+        finally:
+            await sup.stop()
+        assert (await store.get(RID)).record.status == "ready"
+        actions = [a.action for a in await store.audit_list(RID)]
+        assert "take-over" in actions and "phase1-done" in actions
