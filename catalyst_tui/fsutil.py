@@ -24,3 +24,29 @@ def make_private_dirs(path: Path) -> None:
         except FileExistsError:
             continue
         os.chmod(d, 0o700)
+
+
+def write_file_atomic(path: str | os.PathLike[str], text: str, *, mode: int = 0o600) -> Path:
+    """Write ``text`` at ``path``: temp file in the same directory, exact ``mode`` whatever the
+    umask, fsync, rename (as catalyst-api writes its files). The temp file never outlives a failure."""
+    import secrets
+
+    target = Path(path)
+    if not target.parent.exists():
+        make_private_dirs(target.parent)
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return target

@@ -19,7 +19,7 @@ Secrets: the private key lives only in a private attribute; ``repr``/``str`` of 
 
 from __future__ import annotations
 
-from ..fsutil import make_private_dirs
+from ..fsutil import make_private_dirs, write_file_atomic
 
 import base64
 import hashlib
@@ -277,23 +277,7 @@ class HandoverSigner:
 
     def _write_public_jwk(self) -> None:
         assert self.path is not None
-        target = jwk_path_for(self.path)
-        text = json.dumps(self._public_jwk, indent=2) + "\n"
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PUBLIC_JWK_MODE)
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                os.fchmod(fh.fileno(), PUBLIC_JWK_MODE)  # exact mode whatever the umask
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_file_atomic(jwk_path_for(self.path), json.dumps(self._public_jwk, indent=2) + "\n", mode=PUBLIC_JWK_MODE)
 
     def _ensure_public_jwk_file(self) -> str | None:
         """Write ``<path>.jwk`` when it is missing or describes another key; best effort on load."""

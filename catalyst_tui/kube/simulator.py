@@ -51,6 +51,7 @@ from aiohttp import web
 
 from ..domain.components import FLUX_NAMESPACE, HELMRELEASE_GROUP, HELMRELEASE_PLURAL, HELMRELEASE_VERSION
 from ..domain.statuses import BOOTSTRAP_KIT
+from ..fsutil import write_file_atomic
 
 T = TypeVar("T")
 
@@ -872,24 +873,7 @@ def kubeconfig_dict(*, server: str, token: str, name: str, context: str | None =
 
 def write_private_file(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` at ``path`` with mode 0600 via temp file + fsync + rename (as catalyst-api does)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return target
+    return write_file_atomic(path, text, mode=0o600)
 
 
 def write_kubeconfig(path: str | os.PathLike[str], *, server: str, token: str, name: str, context: str | None = None) -> Path:
