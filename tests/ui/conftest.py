@@ -25,6 +25,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def ui_config(**kw: Any) -> UiConfig:
+    """No blink, no animation; the store is polled every 0.25 s so tests wait less (the test of
+    the 2-second promise uses the production interval)."""
+    kw.setdefault("poll_interval", 0.25)
     return UiConfig(cursor_blink=False, animations=False, **kw)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from textual.widgets import Button, Input, Select, Static, TextArea
 
 from catalyst_tui.domain.record import Event
@@ -75,7 +74,7 @@ async def test_patch_status_writes_audits_and_shows_consequences(make_app, fleet
         await wait_for(pilot, lambda: "failed" in table.get_cell(fleet.READY_NOT_FIRED, "status").plain, what="the row to update")
 
 
-async def test_patch_preview_warns_about_resume_and_stale(make_app) -> None:
+async def test_patch_preview_warns_and_a_patch_needs_a_reason(make_app, fleet_db: Path) -> None:
     app = make_app()
     async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot, rows=9)
@@ -90,13 +89,7 @@ async def test_patch_preview_warns_about_resume_and_stale(make_app) -> None:
         modal.query_one("#patch-target", Select).value = "phase1-watching"
         await pilot.pause()
         assert "no watcher can attach" in static_text(modal, "#patch-preview")
-
-
-async def test_patch_needs_a_reason_and_nothing_is_written_without_one(make_app, fleet_db: Path) -> None:
-    app = make_app()
-    async with app.run_test(size=(110, 30)) as pilot:
-        await fleet_loaded(pilot, rows=9)
-        modal = await open_patch(pilot, fleet.ABANDONED)
+        # Without a reason nothing is written.
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: "Type a reason" in static_text(modal, "#patch-outcome"), what="the reason error")
         assert isinstance(app.screen, PatchStatusModal)
@@ -267,6 +260,14 @@ async def test_watcher_keys_without_a_supervisor_say_why(make_app) -> None:
             assert "without watchers" in str(app.screen.query_one(".dialog-body", Static).render())
             await pilot.press("escape")
             await pilot.pause()
+        # The confirmation the watcher actions use: y confirms, n and escape cancel.
+        results: list[bool] = []
+        for key in ("y", "n", "escape"):
+            app.push_screen(ConfirmModal("Reattach", "sure?"), results.append)
+            await pilot.pause()
+            await pilot.press(key)
+            await pilot.pause()
+        assert results == [True, False, False]
 
 
 async def test_record_actions_from_the_detail_screen(make_app, fleet_db: Path) -> None:
@@ -290,15 +291,3 @@ async def test_record_actions_from_the_detail_screen(make_app, fleet_db: Path) -
         assert isinstance(app.screen, DetailScreen)
 
 
-async def test_confirm_modal_keys(make_app) -> None:
-    """y confirms, n and escape cancel (used by the watcher actions)."""
-    app = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
-        await fleet_loaded(pilot)
-        results: list[bool] = []
-        for key in ("y", "n", "escape"):
-            app.push_screen(ConfirmModal("Reattach", "sure?"), results.append)
-            await pilot.pause()
-            await pilot.press(key)
-            await pilot.pause()
-        assert results == [True, False, False]

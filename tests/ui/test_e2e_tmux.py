@@ -58,7 +58,7 @@ def test_demo_in_tmux(tmp_path: Path) -> None:
     tmux = Tmux(f"catalyst-ui-e2e-{os.getpid()}")
     exe = Path(sys.executable).with_name("catalyst-tui")
     command = (
-        f"env -u TERM NO_COLOR=1 CATALYST_OPERATOR=e2e {shlex.quote(str(exe))} demo --dir {shlex.quote(str(demo_dir))} --speed 6;"
+        f"env -u TERM NO_COLOR=1 CATALYST_OPERATOR=e2e {shlex.quote(str(exe))} demo --dir {shlex.quote(str(demo_dir))} --speed 15;"
         " echo EXIT=$?; sleep 30"
     )
     tmux.run("new-session", "-d", "-s", "dash", "-x", "120", "-y", "40", command)
@@ -67,7 +67,7 @@ def test_demo_in_tmux(tmp_path: Path) -> None:
         assert "✘ failed" in screen and "⚠ phase1-watching" in screen and "★ adopted" in screen
         # Live: a watched Sovereign installs and turns ready (its row changes in place).
         tmux.wait(lambda s: "acme.omani.works" in s and "11/11" in s.split("acme.omani.works", 1)[1].split("\n", 1)[0],
-                  "acme to install", timeout=40)
+                  "acme to install", timeout=30)
         # `/` filters.
         tmux.keys("/", "a", "c", "m", "e", "Enter")
         screen = tmux.wait(lambda s: "filter: acme" in s, "the filter")

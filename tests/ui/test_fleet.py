@@ -57,7 +57,10 @@ async def test_rows_in_attention_order_with_hostile_text_shown_literally(make_ap
 
 
 async def test_external_change_updates_the_row_in_place_within_two_seconds(make_app, fleet_db: Path) -> None:
-    app = make_app()
+    from .conftest import ui_config
+
+    app = make_app(config=ui_config(poll_interval=1.0))  # the production interval
+    assert app.config.poll_interval == 1.0
     async with app.run_test(size=(110, 30)) as pilot:
         await fleet_loaded(pilot, rows=9)
         table = app.screen.query_one(FleetTable)
