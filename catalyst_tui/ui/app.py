@@ -136,8 +136,8 @@ class CatalystApp(App[int]):
             try:
                 await self.store.open()
                 self._store_opened = True
-            except StoreError as exc:
-                self.services_error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - StoreError or worse: said on screen, q quits
+                self.services_error = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
                 self._broadcast(FleetChanged(await self._empty_delta()))
                 return
         self.services_ready = True

@@ -80,8 +80,9 @@ class FleetState:
                 new = {s.id: s for s in summaries}
             else:
                 new = None
-        except StoreError as exc:
-            self.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - shown in the banner; the last good rows stay
+            self.error = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+            self.error = self.error.splitlines()[0] if self.error else type(exc).__name__
             return FleetDelta(error=self.error, error_changed=self.error != old_error)
         self.error = None
         self.last_ok = now

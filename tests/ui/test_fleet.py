@@ -209,3 +209,35 @@ async def test_zero_size_until_first_resize(make_app) -> None:
         assert table.size.width > 0
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), what="the detail screen")
+
+
+async def test_catalyst_api_directory_store_with_a_broken_file(make_app, tmp_path: Path) -> None:
+    """The catalyst-api volume itself: files written the way catalyst-api writes them, one of them
+    broken. The broken one is reported in a banner and the others are shown; a patch warns that a
+    running catalyst-api overwrites it."""
+    from catalyst_tui.domain.record import to_catalyst_json
+    from catalyst_tui.store.catalyst_dir import CatalystDirStore
+    from catalyst_tui.ui.app import CatalystApp
+    from catalyst_tui.ui.modals.patch_status import PatchStatusModal
+
+    from .conftest import ui_config
+
+    deployments = tmp_path / "deployments"
+    deployments.mkdir(mode=0o700)
+    for rec in fleet.fleet_records():
+        (deployments / f"{rec.id}.json").write_text(to_catalyst_json(rec))
+    (deployments / "0000000000000bad.json").write_text('{"id": "0000000000000bad", "status": ')
+    app = CatalystApp(CatalystDirStore(deployments), operator="alice", clock=lambda: fleet.NOW, config=ui_config(),
+                      kubeconfigs_dir=fleet.KUBECONFIGS, store_label="catalyst-dir:///var/lib/catalyst/deployments")
+    async with app.run_test(size=(110, 30)) as pilot:
+        await fleet_loaded(pilot, rows=9)
+        banner = str(app.screen.query_one("#store-banner").render())
+        assert "1 record could not be read" in banner and "0000000000000bad.json" in banner
+        table = app.screen.query_one(FleetTable)
+        table.move_cursor(row=table.get_row_index(fleet.READY_NOT_FIRED), animate=False)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PatchStatusModal) and app.screen.version is not None, what="patch")
+        app.screen.query_one("#patch-target").value = "failed"
+        await pilot.pause()
+        assert "a catalyst-api still writing this record will overwrite the patch" in str(
+            app.screen.query_one("#patch-preview").render())

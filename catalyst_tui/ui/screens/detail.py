@@ -112,9 +112,10 @@ class DetailScreen(RecordActions, Screen):
             self.error = "gone"
             state.show_error(Text.assemble(safe(self.record_id, "bold"), " is no longer in the store (deleted or replaced). Press escape to go back."))
             return
-        except StoreError as exc:
-            self.error = str(exc)
-            state.show_error(Text.assemble(("Cannot read this record: ", "bold"), safe(str(exc)), "\nRetrying on the next change."), banner=self.record is not None)
+        except Exception as exc:  # noqa: BLE001 - StoreError, an undecodable record...: said, not raised
+            self.error = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+            state.show_error(Text.assemble(("Cannot read this record: ", "bold"), safe(self.error), "\nRetrying on the next change."),
+                             banner=self.record is not None)
             return
         self.error = None
         state.hide()

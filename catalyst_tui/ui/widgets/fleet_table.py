@@ -26,7 +26,7 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("fqdn", "FQDN", 26),
     ("progress", "Progress", 12),
     ("watcher", "Watcher", 16),
-    ("last_event", "Last event", 10),
+    ("last_event", "Last event", 12),
     ("elapsed", "Elapsed", 8),
     ("org", "Org", 18),
     ("region", "Region", 6),
