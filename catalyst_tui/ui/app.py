@@ -88,6 +88,8 @@ class CatalystApp(App[int]):
         #: One line when the store could not be opened at all.
         self.services_error: str | None = None
         self.services_ready = False
+        #: True once the restart rules ran and the watchers started (rows stop jumping around).
+        self.services_settled = False
         self._polling = False
         self._poll_again = False
         self._store_opened = False
@@ -154,6 +156,7 @@ class CatalystApp(App[int]):
                 except Exception as exc:  # noqa: BLE001 - the fleet view goes on without watchers
                     self.notify(f"watchers not started: {exc}", title="supervisor", severity="error", markup=False, timeout=15)
             await self.poll(force=True)
+        self.services_settled = True
 
     def _supervisor_changed(self, record_id: str) -> None:
         """A watcher moved (coalesced per supervisor flush): poll soon rather than within a second."""

@@ -91,7 +91,8 @@ class FleetScreen(RecordActions, Screen):
         now = app.now()
         rows = fleet.ordered(self.sort_by, self.sort_desc) if fleet is not None else []
         shown = filter_rows(rows, self.filter_text, attention_only=self.attention_only)
-        table.sync(shown, now, changed=changed if changed is not None and not self._view_dirty else None)
+        table.sync(shown, now, changed=changed if changed is not None and not self._view_dirty else None,
+                   follow=app.services_settled)
         self._view_dirty = False
         update_if_changed(self.query_one("#counts", Static), counts_text(rows, ascii_only=app.config.ascii))
         update_if_changed(self.query_one("#view-state", Static), self._view_state_text(len(shown), len(rows)))

@@ -172,9 +172,12 @@ class FleetTable(DataTable):
         return self._rows.get(record_id)
 
     # --- updates ---------------------------------------------------------------------------
-    def sync(self, rows: Iterable[FleetRow], now: datetime, *, changed: Iterable[str] | None = None) -> None:
+    def sync(
+        self, rows: Iterable[FleetRow], now: datetime, *, changed: Iterable[str] | None = None, follow: bool = True
+    ) -> None:
         """Make the table show ``rows`` in this order. ``changed`` limits the cell comparison to
-        those ids (plus added ones); ``None`` compares every row."""
+        those ids (plus added ones); ``None`` compares every row. ``follow``: the cursor stays on
+        its Sovereign when rows move (False while the dashboard starts: it stays on the top row)."""
         rows = list(rows)
         selected = self.selected_id()
         want = {r.id for r in rows}
@@ -195,7 +198,10 @@ class FleetTable(DataTable):
                 self._rows[row.id] = row
                 updates += self._update_row(row, render_cells(row, now, ascii_only=self.ascii_only))
         self._reorder([r.id for r in rows])
-        if selected is not None and selected in self._cells:
+        if not follow:
+            if self.row_count and self.cursor_row != 0:
+                self.move_cursor(row=0, animate=False)
+        elif selected is not None and selected in self._cells:
             index = self.get_row_index(selected)
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False)
