@@ -27,7 +27,7 @@ from ..store.base import RecordStore, StoreError
 from . import keymap
 from .commands import ActionsProvider
 from .config import UiConfig, load_config
-from .fleet_state import FleetState
+from .fleet_state import FleetDelta, FleetState
 from .messages import FleetChanged
 from .text import safe
 
@@ -140,7 +140,7 @@ class CatalystApp(App[int]):
                 self._store_opened = True
             except Exception as exc:  # noqa: BLE001 - StoreError or worse: said on screen, q quits
                 self.services_error = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
-                self._broadcast(FleetChanged(await self._empty_delta()))
+                self._broadcast(FleetChanged(FleetDelta(error_changed=True)))
                 return
         self.services_ready = True
         # The fleet shows at once; the restart rules and the watchers follow.
@@ -150,9 +150,10 @@ class CatalystApp(App[int]):
             if hasattr(sup, "add_listener"):
                 self._remove_listener = sup.add_listener(self._supervisor_changed)
             if self.own_supervisor:
+                # Flagged before awaiting: quitting while the restart rules still run stops it too.
+                self._supervisor_started = True
                 try:
                     await sup.start()
-                    self._supervisor_started = True
                 except Exception as exc:  # noqa: BLE001 - the fleet view goes on without watchers
                     self.notify(f"watchers not started: {exc}", title="supervisor", severity="error", markup=False, timeout=15)
             await self.poll(force=True)
@@ -167,11 +168,6 @@ class CatalystApp(App[int]):
     def _poll_now(self) -> None:
         self._poll_soon = False
         self._tick()
-
-    async def _empty_delta(self):  # noqa: ANN202
-        from .fleet_state import FleetDelta
-
-        return FleetDelta(error_changed=True)
 
     async def on_unmount(self) -> None:
         await self.stop_services()

@@ -13,23 +13,3 @@ class FleetChanged(Message):
     def __init__(self, delta: FleetDelta) -> None:
         super().__init__()
         self.delta = delta
-
-
-class ServicesReady(Message):
-    """The store is open (and the supervisor started, when there is one)."""
-
-
-class ServicesFailed(Message):
-    """The store could not be opened: ``reason`` is one line."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__()
-        self.reason = reason
-
-
-class RecordMutated(Message):
-    """This process changed a record (poll now rather than in a second)."""
-
-    def __init__(self, record_id: str) -> None:
-        super().__init__()
-        self.record_id = record_id
