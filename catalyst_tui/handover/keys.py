@@ -51,6 +51,14 @@ ROLE = "sovereign-admin"
 ENV_KEY_PATH = "CATALYST_HANDOVER_KEY_PATH"
 ENV_ISSUER = "CATALYST_HANDOVER_JWT_ISSUER"
 ENV_TTL = "CATALYST_HANDOVER_JWT_TTL_SECONDS"
+#: "1"/"true": never generate a key, only load one (the catalyst-api sidecar: a key of our own would
+#: mint URLs that no Sovereign accepts, since cloud-init installed catalyst-api's public JWK there).
+ENV_KEY_LOAD_ONLY = "CATALYST_HANDOVER_KEY_LOAD_ONLY"
+
+
+def load_only_from_env(env: "os._Environ[str] | dict[str, str] | None" = None) -> bool:
+    value = (os.environ if env is None else env).get(ENV_KEY_LOAD_ONLY, "").strip().lower()
+    return value in ("1", "t", "true", "yes", "on")
 
 PRIVATE_KEY_MODE = 0o600
 PUBLIC_JWK_MODE = 0o644
@@ -192,15 +200,21 @@ class HandoverSigner:
 
     # --- loading ----------------------------------------------------------------------------
     @classmethod
-    def load_or_generate(cls, path: str | os.PathLike[str] | None = None) -> "HandoverSigner":
+    def load_or_generate(cls, path: str | os.PathLike[str] | None = None, *, load_only: bool | None = None) -> "HandoverSigner":
         """Read the private PEM at ``path`` (default :func:`default_key_path`); create a pair if absent.
 
-        A present but unusable file raises :class:`HandoverKeyError` and is never modified.
+        A present but unusable file raises :class:`HandoverKeyError` and is never modified. With
+        ``load_only`` (default: env ``CATALYST_HANDOVER_KEY_LOAD_ONLY``) an absent key is an error.
         """
         key_path = Path(path).expanduser() if path is not None else default_key_path()
         try:
             data = cls._read_key_file(key_path)
         except FileNotFoundError:
+            if load_only if load_only is not None else load_only_from_env():
+                raise HandoverKeyError(
+                    f"handover key {key_path}: not found, and {ENV_KEY_LOAD_ONLY} forbids generating one "
+                    "(mount catalyst-api's handover key there)"
+                ) from None
             return cls._generate_at(key_path)
         return cls._from_existing(key_path, data)
 
