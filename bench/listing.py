@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -62,6 +63,13 @@ def compare(n: int, repeats: int, env: dict[str, str], log_fn=log) -> dict[str, 
 
 def measure(repeats: int = 5, *, growth: bool = True, log_fn=log) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="catalyst-bench-list-"))
+    try:
+        return _measure(work, repeats, growth=growth, log_fn=log_fn)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(work: Path, repeats: int, *, growth: bool, log_fn) -> dict[str, Any]:  # noqa: ANN001
     env = clean_env(work)
     out: dict[str, Any] = {"listing_dir_10k": compare(10_000, repeats, env, log_fn)}
     if growth:
@@ -83,7 +91,10 @@ def _interpreter_floor(env: dict[str, str]) -> float:
     """The part of ``list --json`` that does not depend on the records: the command on an empty
     directory (interpreter start and imports)."""
     empty = Path(tempfile.mkdtemp(prefix="catalyst-bench-empty-"))
-    vals = [_list(empty, 0, env)["seconds"] for _ in range(3)]
+    try:
+        vals = [_list(empty, 0, env)["seconds"] for _ in range(3)]
+    finally:
+        shutil.rmtree(empty, ignore_errors=True)
     return summarize(vals)["median"]
 
 

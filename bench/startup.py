@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -89,6 +90,13 @@ def growth_exponent(sizes: list[int], seconds: list[float], fixed: float) -> dic
 
 def measure(repeats: int = 5, *, growth: bool = True, quick: bool = False, log_fn=log) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="catalyst-bench-startup-"))
+    try:
+        return _measure(work, repeats, growth=growth, quick=quick, log_fn=log_fn)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(work: Path, repeats: int, *, growth: bool, quick: bool, log_fn) -> dict[str, Any]:  # noqa: ANN001
     env = clean_env(work)
     sqlite10k = dataset("sqlite", 10_000, log=log_fn)
     dir2k = dataset("dir", 2_000, 500, log=log_fn)
