@@ -69,7 +69,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("refresh", "r", "app.refresh_fleet", "Refresh", "Re-read the store now (it is also polled every second).", "app", show=False),
     # fleet
     ActionSpec("open-detail", "enter", "open_detail", "Open", "Open the selected Sovereign.", "fleet"),
-    ActionSpec("filter", "slash", "filter", "Filter", "Filter the fleet by text (id, status, FQDN, org, region, error).", "fleet", key_display="/"),
+    # priority: run before the next key is dispatched, so "/cedar" typed in one go lands in the filter
+    ActionSpec("filter", "slash", "filter", "Filter", "Filter the fleet by text (id, status, FQDN, org, region, error).", "fleet",
+               key_display="/", priority=True),
     ActionSpec("clear-filter", "escape", "clear_filter", "Clear filter", "Clear the text filter.", "fleet", show=False),
     ActionSpec("attention", "f", "toggle_attention", "Faults", "Show only what needs attention (failed, stale, reconnecting) or everything.", "fleet"),
     ActionSpec("sort", "s", "cycle_sort", "Sort", "Sort by the next column (attention, status, FQDN, ...).", "fleet"),

@@ -101,3 +101,24 @@ def plain(widget: Any, width: int = 200) -> str:
     console = Console(width=width, record=True, color_system=None)
     console.print(widget.content)
     return console.export_text()
+
+
+async def type_at_once(pilot: Any, *keys: str) -> None:
+    """Deliver ``keys`` the way a terminal does when an operator types fast: every key event is
+    queued before the app handles the first one (one read of ``/cedar`` from the tty). Pilot's
+    ``press`` waits until the app is idle after each key, which hides races between a key's action
+    and the keys right behind it."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    app = pilot.app
+    driver = app._driver
+    assert driver is not None
+    for key in keys:
+        char = key if len(key) == 1 else {"slash": "/", "space": " "}.get(key)
+        name = _character_to_key(key) if len(key) == 1 and not key.isalnum() else key
+        event = events.Key(name, char if name not in ("enter", "escape", "tab") else {"enter": "\r", "escape": "\x1b", "tab": "\t"}[name])
+        event.set_sender(app)
+        driver.send_message(event)
+    await pilot.pause()
+    await pilot.pause()

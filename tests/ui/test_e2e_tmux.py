@@ -37,6 +37,7 @@ class Tmux:
         return self.run("capture-pane", "-t", "dash", "-p")
 
     def keys(self, *keys: str) -> None:
+        """Keys one by one (for ESC, which a terminal merges with a letter right behind it)."""
         for key in keys:
             # One key per call, with a pause: ESC followed too quickly by a letter reads as alt+letter.
             self.run("send-keys", "-t", "dash", key)
@@ -68,9 +69,11 @@ def test_demo_in_tmux(tmp_path: Path) -> None:
         # Live: a watched Sovereign installs and turns ready (its row changes in place).
         tmux.wait(lambda s: "acme.omani.works" in s and "11/11" in s.split("acme.omani.works", 1)[1].split("\n", 1)[0],
                   "acme to install", timeout=30)
-        # `/` filters.
-        tmux.keys("/", "a", "c", "m", "e", "Enter")
+        # `/` filters, typed the way operators type in k9s: "/acme" and enter in ONE send-keys
+        # (one terminal read). Before the fix "a" opened the audit log and "c"/"m"/"e" were lost.
+        tmux.run("send-keys", "-t", "dash", "/acme", "Enter")
         screen = tmux.wait(lambda s: "filter: acme" in s, "the filter")
+        assert "Audit log" not in screen
         assert "juniper.omani.works" not in screen and "acme.omani.works" in screen
         # Enter opens the detail (the filtered list has acme only).
         tmux.keys("Enter")

@@ -9,6 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.actions import SkipAction
 from textual.widgets import DataTable, Footer, Input, Static
 
 from ...service.fleet import filter_rows
@@ -16,6 +17,7 @@ from .. import keymap
 from ..messages import FleetChanged
 from ..text import safe, update_if_changed
 from ..widgets.bars import StatePanel, TitleBar, counts_text
+from ..widgets.filter_input import FilterInput
 from ..widgets.fleet_table import SORT_BY, SORT_CYCLE, FleetTable
 from .common import RecordActions
 
@@ -55,7 +57,10 @@ class FleetScreen(RecordActions, Screen):
         yield TitleBar("Fleet")
         yield Static(id="counts")
         yield Static(id="view-state")
-        yield Input(placeholder="filter: id, status, FQDN, org, region, error  (enter: done, escape: clear)", id="filter")
+        yield FilterInput(
+            placeholder="filter: id, status, FQDN, org, region, error  (enter: done, escape: clear)", id="filter",
+            on_done=self.filter_done, on_cancel=self.action_clear_filter,
+        )
         yield StatePanel(id="store-banner")
         yield StatePanel(id="fleet-state")
         yield FleetTable(ascii_only=self.capp.config.ascii, id="fleet")
@@ -190,27 +195,36 @@ class FleetScreen(RecordActions, Screen):
         event.stop()
         self.action_open_detail()
 
+    # Keys typed in one go (``/cedar``, see widgets/filter_input.py): ``/`` is a priority binding,
+    # run by the app before it dispatches the next key, and the focus moves synchronously
+    # (``Screen.set_focus``); ``Widget.focus()`` would defer the move behind the keys already
+    # delivered, which sent "a" to the audit key and "r" to refresh.
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
+        if self.focused is box:
+            raise SkipAction()  # a "/" typed in the filter is text
         box.display = True
-        box.focus()
+        self.set_focus(box)
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.value = ""
         box.display = False
         self.filter_text = ""
-        self.table.focus()
+        self.set_focus(self.table)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.filter_text = event.value
+        # The box's value now, not the event's: a Changed handled after enter/escape applied the
+        # final text must not bring back an earlier prefix.
+        self.filter_text = event.input.value
 
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        if not event.value:
-            event.input.display = False
-        self.table.focus()
+    def filter_done(self, value: str) -> None:
+        """enter in the filter: apply the text now and give the keys back to the table."""
+        self.filter_text = value
+        if not value:
+            self.query_one("#filter", Input).display = False
+        self.set_focus(self.table)
 
     def action_toggle_attention(self) -> None:
         self.attention_only = not self.attention_only
