@@ -12,6 +12,7 @@ Design choices that keep a round trip faithful:
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -31,6 +32,35 @@ CREDENTIAL_FIELDS: tuple[str, ...] = (
     "objectStorageSecretKey",
 )
 REDACTED = "<redacted>"
+
+#: Request keys of newer builds that look like credentials are masked on screen too.
+_SECRETISH = re.compile(r"(secret|password|passwd|token|privatekey|accesskey)", re.I)
+
+
+def is_credential_key(key: str) -> bool:
+    return key in CREDENTIAL_FIELDS or bool(_SECRETISH.search(key))
+
+
+def redact_request(data: dict[str, Any]) -> dict[str, Any]:
+    """A request dict with every credential shown as ``<redacted>`` (empty stays empty, as
+    catalyst-api's ``Redact`` does), even when a hand-edited record holds the plaintext.
+    What screens and human CLI output show; ``show --json``/export keep the stored bytes."""
+    shown: dict[str, Any] = {}
+    for key, value in data.items():
+        if is_credential_key(key):
+            present = (isinstance(value, str) and value.strip() != "") or (not isinstance(value, str) and bool(value))
+            shown[key] = REDACTED if present else ""
+        else:
+            shown[key] = value
+    return shown
+
+
+def redacted_record_dict(record: "Record") -> dict[str, Any]:
+    """The record in catalyst-api's shape with credentials masked (for on-screen JSON views)."""
+    data = record_to_dict(record)
+    if isinstance(data.get("request"), dict):
+        data["request"] = redact_request(data["request"])
+    return data
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -117,3 +117,15 @@ def test_emptied_omitempty_key_is_dropped():
     assert '"error": "boom"' in to_catalyst_json(r)
     r.error = ""
     assert '"error"' not in to_catalyst_json(r)
+
+
+def test_redaction_masks_plaintext_credentials_and_keeps_empty_ones():
+    from catalyst_tui.domain.record import redact_request, redacted_record_dict
+
+    shown = redact_request({"hetznerToken": "hcloud-PLAINTEXT", "dynadotKey": "", "objectStorageSecretKey": "s3",
+                            "futureApiPassword": "pw", "orgName": "Acme", "registrarToken": "  "})
+    assert shown == {"hetznerToken": "<redacted>", "dynadotKey": "", "objectStorageSecretKey": "<redacted>",
+                     "futureApiPassword": "<redacted>", "orgName": "Acme", "registrarToken": ""}
+    rec = loads_record(PENDING.replace('"hetznerToken": "<redacted>"', '"hetznerToken": "CANARY-123"'))
+    assert "CANARY-123" not in json.dumps(redacted_record_dict(rec))
+    assert "CANARY-123" in to_catalyst_json(rec), "the stored bytes are untouched"
