@@ -13,10 +13,11 @@ from typing import Iterable, Mapping
 from textual.binding import Binding
 
 #: Where a binding lives. "app" bindings work on every screen.
-SCOPES = ("app", "fleet", "detail", "audit", "dialog")
+SCOPES = ("app", "fleet", "table", "detail", "audit", "dialog")
 SCOPE_TITLES = {
     "app": "Everywhere",
     "fleet": "Fleet",
+    "table": "Fleet table (moving)",
     "detail": "Sovereign detail",
     "audit": "Audit log",
     "dialog": "Dialogs",
@@ -77,6 +78,15 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("sort", "s", "cycle_sort", "Sort", "Sort by the next column (attention, status, FQDN, ...).", "fleet"),
     ActionSpec("sort-reverse", "S", "reverse_sort", "Reverse", "Reverse the sort order.", "fleet", show=False),
     *(ActionSpec(i, k, a, d, h, "fleet", mutating=m, show=sh) for i, k, a, d, h, m, sh in _RECORD_ACTIONS),
+    # the fleet table's cursor (remappable like the rest, e.g. row-down = "j")
+    ActionSpec("row-up", "up", "cursor_up", "Up", "Move the cursor to the row above.", "table", show=False),
+    ActionSpec("row-down", "down", "cursor_down", "Down", "Move the cursor to the row below.", "table", show=False),
+    ActionSpec("page-up", "pageup", "page_up", "Page up", "Move the cursor one screen up.", "table", show=False),
+    ActionSpec("page-down", "pagedown", "page_down", "Page down", "Move the cursor one screen down.", "table", show=False),
+    ActionSpec("first-row", "home", "first_row", "First", "Move the cursor to the first row.", "table", show=False),
+    ActionSpec("last-row", "end", "last_row", "Last", "Move the cursor to the last row.", "table", show=False),
+    ActionSpec("scroll-left", "left", "scroll_left", "Left", "Scroll the columns left (terminals too narrow for them).", "table", show=False),
+    ActionSpec("scroll-right", "right", "scroll_right", "Right", "Scroll the columns right.", "table", show=False),
     # detail
     ActionSpec("back", "escape", "back", "Back", "Back to the fleet.", "detail"),
     # The same ids as on the fleet: one keymap entry remaps the action on both screens.

@@ -122,3 +122,9 @@ async def type_at_once(pilot: Any, *keys: str) -> None:
         driver.send_message(event)
     await pilot.pause()
     await pilot.pause()
+
+
+def screen_lines(app: Any) -> list[str]:
+    """What the terminal shows now, one string per line (the compositor's full frame)."""
+    update = app.screen._compositor.render_update(full=True)
+    return ["".join(strip.text for strip in line) for line in update.strips]

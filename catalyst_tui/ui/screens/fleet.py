@@ -10,9 +10,9 @@ from textual.app import ComposeResult
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.actions import SkipAction
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 
-from ...service.fleet import filter_rows
+from ...service.fleet import WATCHER_NONE, FleetRow, filter_rows
 from .. import keymap
 from ..messages import FleetChanged
 from ..text import safe, update_if_changed
@@ -30,7 +30,7 @@ SORT_LABELS = {
     "fqdn": "FQDN",
     "progress": "progress",
     "watcher": "watcher",
-    "last_event": "last event",
+    "last_event": "updated",
     "elapsed": "elapsed (start time)",
     "org": "org",
     "region": "region",
@@ -64,6 +64,7 @@ class FleetScreen(RecordActions, Screen):
         yield StatePanel(id="store-banner")
         yield StatePanel(id="fleet-state")
         yield FleetTable(ascii_only=self.capp.config.ascii, id="fleet")
+        yield Static(id="selection")
         yield Footer()
 
     @property
@@ -150,6 +151,8 @@ class FleetScreen(RecordActions, Screen):
             else:
                 state.hide()
         table.display = bool(shown)
+        self.query_one("#selection", Static).display = bool(shown)
+        self._show_selection()
 
     _view_dirty = True
 
@@ -190,10 +193,21 @@ class FleetScreen(RecordActions, Screen):
         if rid is not None:
             self.capp.open_detail(rid)
 
-    @on(DataTable.RowSelected, "#fleet")
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
+    @on(FleetTable.RowSelected, "#fleet")
+    def _row_selected(self, event: FleetTable.RowSelected) -> None:
         event.stop()
         self.action_open_detail()
+
+    @on(FleetTable.RowHighlighted, "#fleet")
+    def _row_highlighted(self, event: FleetTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_selection()
+
+    def _show_selection(self) -> None:
+        """The line under the table: what the narrow columns cut of the selected row."""
+        rid = self.table.selected_id()
+        row = self.table.row_for(rid) if rid is not None else None
+        update_if_changed(self.query_one("#selection", Static), selection_text(row) if row is not None else Text(""))
 
     # Keys typed in one go (``/cedar``, see widgets/filter_input.py): ``/`` is a priority binding,
     # run by the app before it dispatches the next key, and the focus moves synchronously
@@ -236,12 +250,30 @@ class FleetScreen(RecordActions, Screen):
     def action_reverse_sort(self) -> None:
         self.sort_desc = not self.sort_desc
 
-    @on(DataTable.HeaderSelected, "#fleet")
-    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = str(event.column_key.value)
+    @on(FleetTable.HeaderSelected, "#fleet")
+    def _header_selected(self, event: FleetTable.HeaderSelected) -> None:
+        key = event.column_key
         if key not in SORT_BY:
             return
         if self.sort_by == key:
             self.sort_desc = not self.sort_desc
         else:
             self.sort_by = key
+
+
+def selection_text(row: FleetRow) -> Text:
+    """``▸ acme.omani.works │ error: … │ watcher: reconnecting: … │ Acme Telecom · fsn1 · <id>``:
+    the selected row's texts in full, most telling first (the table cuts them at 80-120 columns)."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append("▸ ", style="dim")
+    text.append_text(safe(row.fqdn or row.id, "bold"))
+    if row.error:
+        text.append("  │  error: ", style="dim")
+        text.append_text(safe(row.error, "red"))
+    if row.watcher not in (WATCHER_NONE, "watching"):
+        text.append("  │  watcher: ", style="dim")
+        text.append_text(safe(row.watcher))
+    details = [safe(v) for v in (row.org, row.region) if v] + [safe(row.id, "dim")]
+    text.append("  │  ", style="dim")
+    text.append_text(Text(" · ", style="dim").join(details))
+    return text
