@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any, Callable, Mapping
 
 from rich.text import Text
@@ -175,8 +176,12 @@ class CatalystApp(App[int]):
             self.set_timer(0.05, self._poll_now)
 
     def _poll_now(self) -> None:
+        """A supervisor notification: the watchers' statuses (in memory) show at once; what
+        the supervisor persisted is read by the next timer poll (a 10,000-record listing per
+        notification held the UI loop ~80 ms, several times a second during a flood)."""
         self._poll_soon = False
-        self._tick()
+        if self.services_ready:
+            self.run_worker(partial(self.poll, store=False), group="poll", exit_on_error=False)
 
     async def on_unmount(self) -> None:
         await self.stop_services()
@@ -201,15 +206,16 @@ class CatalystApp(App[int]):
             # quitting) must not leave a never-awaited coroutine behind.
             self.run_worker(self.poll, group="poll", exit_on_error=False)
 
-    async def poll(self, *, force: bool = False) -> None:
+    async def poll(self, *, force: bool = False, store: bool = True) -> None:
         """Read what changed and tell the screens. Overlapping polls are dropped (k9s does the
-        same): a slow store never queues refreshes behind each other."""
+        same): a slow store never queues refreshes behind each other. ``store=False``: the live
+        watchers only (see :meth:`FleetState.poll`)."""
         if self._polling:
             self._poll_again = self._poll_again or force
             return
         self._polling = True
         try:
-            delta = await self.fleet.poll(force=force, now=self.now())
+            delta = await self.fleet.poll(force=force, now=self.now(), store=store)
             self._broadcast(FleetChanged(delta))
         finally:
             self._polling = False

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
+from ..domain.statuses import PHASE1_WATCHING
 from ..kube.state import WatcherStatus
 from ..service.fleet import FleetRow, attention_rank, build_row, sort_rows
 from ..store.base import LoadError, RecordStore, StoreError, Summary
 
-#: Every this many polls the rows are rebuilt even without a change, so a kubeconfig that
-#: appears (a stale record becoming resumable) shows without a keypress.
+#: Every this many polls the ``phase1-watching`` rows are rebuilt even without a change, so a
+#: kubeconfig that appears (a stale record becoming resumable) shows without a keypress.
 FULL_REBUILD_EVERY = 15
 
 
@@ -69,7 +70,15 @@ class FleetState:
         except Exception:  # noqa: BLE001 - a broken supervisor must not stop the fleet view
             return {}
 
-    async def poll(self, *, force: bool = False, now: datetime | None = None) -> FleetDelta:
+    async def poll(self, *, force: bool = False, now: datetime | None = None, store: bool = True) -> FleetDelta:
+        """``force``: re-list the store even if its change token did not move. ``store=False``:
+        only the live watchers' statuses (in memory; what a supervisor notification is about).
+
+        Rows are rebuilt for summaries that changed and watchers that moved. The only input of a
+        row that can change without either is a kubeconfig file appearing or going (``stale``),
+        so forced and periodic passes rebuild the ``phase1-watching`` rows, not the fleet."""
+        if not store and self.loaded and not force:
+            return self._rows_delta(None, full=False, error_changed=False)
         self._polls += 1
         full = force or not self.loaded or self._polls % FULL_REBUILD_EVERY == 0
         old_error = self.error
@@ -88,15 +97,24 @@ class FleetState:
             return FleetDelta(error=self.error, error_changed=self.error != old_error)
         self.error = None
         self.last_ok = now
+        return self._rows_delta(new, full=full, error_changed=old_error is not None)
+
+    def _rows_delta(self, new: dict[str, Summary] | None, *, full: bool, error_changed: bool) -> FleetDelta:
         watchers = self.watchers()
         wsig = {rid: watcher_signature(ws) for rid, ws in watchers.items()}
         changed: set[str] = set()
         removed: set[str] = set()
         if new is not None:
+            first = not self.loaded
             removed = set(self.summaries) - set(new)
             for rid, summary in new.items():
                 old = self.summaries.get(rid)
-                if full or old is None or old.version != summary.version or old != summary:
+                if old is summary:  # the store keeps the Summary of an unchanged record
+                    if full and summary.status == PHASE1_WATCHING:
+                        changed.add(rid)
+                    continue
+                if (first or old is None or old.version != summary.version or old != summary
+                        or (full and summary.status == PHASE1_WATCHING)):
                     changed.add(rid)
             self.summaries = new
             self.loaded = True
@@ -113,7 +131,7 @@ class FleetState:
                 continue
             self.rows[rid] = row
             updated.add(rid)
-        return FleetDelta(changed=frozenset(updated), removed=frozenset(removed), error=None, error_changed=old_error is not None)
+        return FleetDelta(changed=frozenset(updated), removed=frozenset(removed), error=self.error, error_changed=error_changed)
 
     def ordered(self, by: str = "attention", descending: bool = False) -> list[FleetRow]:
         """The rows sorted as :func:`~catalyst_tui.service.fleet.sort_rows` sorts them. The

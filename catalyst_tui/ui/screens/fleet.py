@@ -96,7 +96,8 @@ class FleetScreen(RecordActions, Screen):
         banner = self.query_one("#store-banner", StatePanel)
         now = app.now()
         rows = fleet.ordered(self.sort_by, self.sort_desc) if fleet is not None else []
-        shown = filter_rows(rows, self.filter_text, attention_only=self.attention_only)
+        shown = filter_rows(rows, self.filter_text, attention_only=self.attention_only) if (
+            self.filter_text or self.attention_only) else rows
         table.sync(shown, now, changed=changed if changed is not None and not self._view_dirty else None,
                    follow=app.services_settled)
         self._view_dirty = False
