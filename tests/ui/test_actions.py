@@ -291,3 +291,24 @@ async def test_record_actions_from_the_detail_screen(make_app, fleet_db: Path) -
         assert isinstance(app.screen, DetailScreen)
 
 
+
+
+async def test_json_view_masks_plaintext_credentials_of_a_hand_edited_record(make_app, tmp_path: Path) -> None:
+    """catalyst-api stores ``<redacted>``; a record edited by hand may hold the plaintext. The
+    JSON view never shows it (``catalyst-tui show --json`` keeps the stored bytes)."""
+    from catalyst_tui.domain.record import Record, record_to_dict
+
+    data = record_to_dict(fleet.fleet_records()[6])  # READY_NOT_FIRED
+    data["request"].update(hetznerToken="PLAINTEXT-hcloud-0001", dynadotSecret="PLAINTEXT-dynadot-0002")
+    hand_edited = Record.model_validate(data)
+    db = tmp_path / "plaintext.db"
+    await fleet.seed(db, [hand_edited])
+    app = make_app(db=db)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await fleet_loaded(pilot, rows=1)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, JsonViewModal) and app.screen.query_one(TextArea).display,
+                       what="the JSON view")
+        text = app.screen.query_one(TextArea).text
+        assert "PLAINTEXT" not in text and '"hetznerToken": "<redacted>"' in text
+        assert "credentials shown as <redacted>" in str(app.screen.query_one("#json-state").render())

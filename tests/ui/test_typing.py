@@ -52,3 +52,31 @@ async def test_enter_and_escape_give_the_following_keys_back_to_the_table(make_a
         await type_at_once(pilot, "slash", *"zz", "escape", "a")
         await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen), what="the audit screen")
         assert box.value == "" and screen.filter_text == ""
+
+
+async def test_pasted_terminal_controls_are_dropped_from_the_inputs(make_app) -> None:
+    from textual import events
+
+    from catalyst_tui.ui.modals.patch_status import PatchStatusModal
+
+    payload = "acme\x1b]52;c;ZXZpbA==\x07\x1b[2J\x9b31m\u202e"
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fleet_loaded(pilot, rows=9)
+        await pilot.press("slash")
+        box = app.screen.query_one("#filter", Input)
+        box.post_message(events.Paste(payload))
+        await pilot.pause()
+        assert box.value == "acme]52;c;ZXZpbA==[2J31m"
+        await pilot.press("escape")
+        await pilot.pause()
+        app.screen.query_one(FleetTable).move_cursor(row=0)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PatchStatusModal) and app.screen.version is not None,
+                       what="the patch dialog")
+        reason = app.screen.query_one("#patch-reason", Input)
+        reason.focus()
+        await pilot.pause()
+        reason.post_message(events.Paste("by hand\x1b[31m\u2066"))
+        await pilot.pause()
+        assert reason.value == "by hand[31m"

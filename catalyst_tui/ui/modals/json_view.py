@@ -1,4 +1,4 @@
-"""The whole record as JSON, as catalyst-api would write it (handover tokens masked)."""
+"""The whole record as JSON, as catalyst-api would write it (credentials and handover tokens masked)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static, TextArea
 
-from ...domain.record import to_catalyst_json
+from ...domain.record import dumps_catalyst, redacted_record_dict
 from ...service.text import sanitize
 from ...store.base import StoreError
 from ..text import safe
@@ -53,9 +53,12 @@ class JsonViewModal(ModalScreen[None]):
             state.update(safe(str(exc), "bold red"))
             return
         # The text area shows text literally; sanitize still makes control characters visible.
-        body = sanitize(mask_tokens(to_catalyst_json(current.record)), keep_newlines=True)
+        # No screen shows a credential: a hand-edited record may hold plaintext where catalyst-api
+        # writes <redacted> (`catalyst-tui show --json` stays the byte-exact record).
+        body = sanitize(mask_tokens(dumps_catalyst(redacted_record_dict(current.record))), keep_newlines=True)
         n = len(current.record.events or [])
-        state.update(Text(f"version {current.version} · {n} events · handover tokens shown as <hidden>", style="dim"))
+        state.update(Text(f"version {current.version} · {n} events · credentials shown as <redacted>, "
+                          "handover tokens as <hidden>", style="dim"))
         area = self.query_one("#json-text", TextArea)
         area.load_text(body)
         area.display = True

@@ -21,8 +21,10 @@ from ...domain import statuses
 from ...domain.record import Record
 from ...service import actions
 from ...service.fleet import status_style
+from ...service.text import sanitize
 from ...store.base import Conflict, StoreError
 from ..text import safe
+from ..widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
     from ..app import CatalystApp
@@ -74,7 +76,7 @@ class PatchStatusModal(ModalScreen[Any]):
             yield Static(Text.assemble(("Target status", "bold"), " " * 20, ("Reason", "bold"), " (required; written to the audit log with your name)"), classes="field-labels")
             with Horizontal(classes="fields"):
                 yield Select([(s, s) for s in statuses.KNOWN_STATUSES], prompt="choose", id="patch-target", allow_blank=True)
-                yield Input(placeholder="why this patch is right", id="patch-reason", max_length=actions.MAX_REASON_LEN)
+                yield SafeInput(placeholder="why this patch is right", id="patch-reason", max_length=actions.MAX_REASON_LEN)
             yield Static(id="patch-preview", classes="dialog-body")
             yield Static(id="patch-outcome", classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
@@ -209,8 +211,9 @@ class PatchStatusModal(ModalScreen[Any]):
             return
         finally:
             self.busy = False
+        # A toast is drawn as is (markup=False only stops markup): the id and the statuses are data.
         app.notify(
-            f"{self.record_id}: status {result.before.status} → {result.after.status} (audited)",
+            f"{sanitize(self.record_id)}: status {sanitize(result.before.status)} → {sanitize(result.after.status)} (audited)",
             title="Status patched", markup=False, timeout=5,
         )
         self.dismiss(result)

@@ -11,6 +11,8 @@ a key that moves the focus. Three rules keep every key where the operator meant 
   text and takes the focus back synchronously.
 * a key that was queued here before the focus left (the ``y`` of ``/cedar⏎y``) is not typed into
   the box: it is dispatched again, as a new key press, to whatever has the focus now.
+
+Pasted terminal controls are dropped (:class:`~catalyst_tui.ui.widgets.safe_input.SafeInput`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from __future__ import annotations
 from typing import Callable
 
 from textual import events
-from textual.widgets import Input
+
+from .safe_input import SafeInput
 
 
-class FilterInput(Input):
+class FilterInput(SafeInput):
     def __init__(
         self, *, on_done: Callable[[str], None], on_cancel: Callable[[], None], **kwargs: object
     ) -> None:
