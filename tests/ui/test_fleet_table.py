@@ -223,6 +223,15 @@ def test_attention_order_is_the_services_order_with_cached_keys() -> None:
     for i in rnd.sample(range(500), 40):
         state.rows[rows[i].id] = replace(rows[i], status=rnd.choice(statuses))
     assert state.ordered() == sort_rows(state.rows.values())
+    # Changes that move no row (another error text): the previous order, with the new row objects.
+    for i in rnd.sample(range(500), 40):
+        rid = rows[i].id
+        state.rows[rid] = replace(state.rows[rid], error=f"changed {i}")
+    out = state.ordered()
+    assert out == sort_rows(state.rows.values()) and all(r is state.rows[r.id] for r in out)
+    del state.rows[rows[0].id]
+    assert state.ordered() == sort_rows(state.rows.values())
+    assert state.ordered(descending=True) == sort_rows(state.rows.values(), descending=True)
     assert state.ordered("fqdn") == sort_rows(state.rows.values(), "fqdn")
 
 
