@@ -48,7 +48,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
@@ -128,12 +129,25 @@ class FleetRow:
     watcher_phase: WatchPhase | None
     #: Newest of the record's last event time and the live watcher's last event.
     last_event_at: datetime | None
-    resume: ResumeDecision
     version: str = ""
     phase1_outcome: str = ""
     handover_url_set: bool = False
     owner_email: str = ""
     events_count: int = 0
+    #: The post-fix resume decision, or a zero-argument function computing it on first use (it
+    #: costs a ``stat`` and only decides ``stale``; see :attr:`resume`). Not compared: ``stale``
+    #: carries what the row shows of it.
+    decision: "ResumeDecision | Callable[[], ResumeDecision]" = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+
+    @property
+    def resume(self) -> ResumeDecision:
+        """The post-fix resume decision for this record as stored (computed on first use for
+        rows whose ``stale`` does not depend on it)."""
+        d = self.decision
+        if not isinstance(d, ResumeDecision):
+            d = d()
+            object.__setattr__(self, "decision", d)  # a cache: frozen for everything else
+        return d
 
     @property
     def started_at(self) -> datetime | None:
@@ -190,6 +204,9 @@ def light_record(summary: Summary) -> Record:
     return Record.model_validate(data)
 
 
+_INSTALLED = statuses.ComponentState.INSTALLED.value
+
+
 def _none_if_zero(value: str | None) -> str | None:
     return value if value and parse_time(value) is not None else None
 
@@ -197,6 +214,10 @@ def _none_if_zero(value: str | None) -> str | None:
 def _latest(*times: datetime | None) -> datetime | None:
     present = [t for t in times if t is not None]
     return max(present) if present else None
+
+
+def _decide(summary: Summary, kubeconfigs_dir: str, stat: StatFn) -> ResumeDecision:
+    return resume_decision(light_record(summary), kubeconfigs_dir=kubeconfigs_dir, stat=stat)
 
 
 def build_row(
@@ -207,14 +228,26 @@ def build_row(
     decision: ResumeDecision | None = None,
     stat: StatFn = os.stat,
 ) -> FleetRow:
-    """One fleet row. ``decision`` may be passed when the caller already has it."""
+    """One fleet row. ``decision`` may be passed when the caller already has it.
+
+    The resume decision (a ``stat``, and a record model for the restart rules) is computed here
+    only where it decides ``stale``: a ``phase1-watching`` record without a live watcher. For
+    every other row :attr:`FleetRow.resume` computes it on first use (the listing of 10,000
+    records never needs it)."""
+    stale = False
     if decision is None:
-        decision = resume_decision(light_record(summary), kubeconfigs_dir=kubeconfigs_dir, stat=stat)
-    stale = summary.status == statuses.PHASE1_WATCHING and not decision.resume and watcher is None
-    states = dict(summary.component_states)
+        if summary.status == statuses.PHASE1_WATCHING and watcher is None:
+            decision = _decide(summary, kubeconfigs_dir, stat)
+        else:
+            lazy: "ResumeDecision | Callable[[], ResumeDecision]" = partial(_decide, summary, kubeconfigs_dir, stat)
+    if decision is not None:
+        lazy = decision
+        stale = summary.status == statuses.PHASE1_WATCHING and not decision.resume and watcher is None
+    states = summary.component_states
     if watcher is not None and watcher.components:
+        states = dict(states)
         states.update({cid: d.state.value for cid, d in watcher.components.items()})
-    installed = sum(1 for s in states.values() if s == statuses.ComponentState.INSTALLED.value)
+    installed = list(states.values()).count(_INSTALLED)
     if watcher is not None:
         label = watcher.label()
     elif stale:
@@ -238,7 +271,7 @@ def build_row(
         watcher=label,
         watcher_phase=watcher.phase if watcher is not None else None,
         last_event_at=_latest(parse_time(summary.last_event_time), watcher.last_event_at if watcher else None),
-        resume=decision,
+        decision=lazy,
         version=summary.version,
         phase1_outcome=summary.phase1Outcome,
         handover_url_set=summary.handoverURL_set,
