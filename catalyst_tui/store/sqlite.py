@@ -17,13 +17,17 @@ import json
 import os
 import sqlite3
 import stat
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from operator import itemgetter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import aiosqlite
 
-from ..domain.components import current_states
+from ..domain.components import current_states, states_from_events
 from ..domain.record import EVENT_BUFFER_CAP, Event, Record, RecordDecodeError, record_from_dict, record_to_dict
 from .base import (
     AuditEntry,
@@ -50,6 +54,7 @@ from .common import (
 )
 
 SCHEMA_VERSION = 1
+T = TypeVar("T")
 #: ``PRAGMA application_id`` of a catalyst-tui store ("CTUI").
 APPLICATION_ID = 0x43545549
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -108,6 +113,54 @@ _SUMMARY_COLUMNS = (
 )
 
 
+#: At most this many write transactions are committed together (see SQLiteStore._transaction).
+GROUP_MAX = 64
+
+#: At most this many events' fingerprints are kept for :meth:`SQLiteStore.replace` (see _Known).
+KNOWN_EVENTS_MAX = 50_000
+
+_interned_sets: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _event_fp(ev: Event) -> tuple[Any, ...]:
+    """What an event's stored JSON is a function of (field values, which fields are set, extras),
+    with every mutable part copied: two events with equal fingerprints encode to the same JSON,
+    and an event changed in place no longer matches its old fingerprint."""
+    d = ev.__dict__
+    dep = d.get("dependsOn")
+    fs = frozenset(ev.__pydantic_fields_set__)
+    fs = _interned_sets.setdefault(fs, fs) if len(_interned_sets) < 256 else fs
+    extra = ev.__pydantic_extra__
+    return (
+        tuple(d.values()),
+        tuple(dep) if dep is not None else None,
+        fs,
+        json.dumps(extra, sort_keys=True, default=repr) if extra else None,
+    )
+
+
+@dataclass
+class _Known:
+    """The events stored for a record at ``version``, as :meth:`SQLiteStore.get` read them (or
+    :meth:`SQLiteStore.replace` wrote them): lets a replace whose events are those plus new ones
+    (the usual case: a status change, an outcome, a handover) insert only the new rows instead of
+    deleting and re-encoding every event."""
+
+    version: int
+    fps: list[tuple[Any, ...]]
+    #: ``states_from_events`` of these events, and the last one's ``time`` (summary columns).
+    states: dict[str, str]
+    last_time: str | None
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    msg = str(exc)
+    return "locked" in msg or "busy" in msg
+
+
 def _iso(dt: datetime) -> str:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
@@ -137,8 +190,19 @@ class SQLiteStore(RecordStore):
         self.busy_timeout = busy_timeout
         self.event_cap = event_cap
         self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        #: the read connection (None for an in-memory store): see "running SQL"
+        self._rconn: sqlite3.Connection | None = None
         self._own_commits = 0
+        #: queued write jobs (record id, fn, args, future) and the task committing them in groups
+        self._writes: deque[tuple[str, Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = deque()
+        self._group_task: asyncio.Task[None] | None = None
+        #: record id -> what its stored events are (LRU, at most KNOWN_EVENTS_MAX events).
+        self._known: OrderedDict[str, _Known] = OrderedDict()
+        self._known_events = 0
+        #: record id -> (its version, the Summary built from it, its sort key): see list_summaries.
+        self._summary_cache: dict[str, tuple[int, Summary, tuple[Any, ...]]] = {}
+        #: the previous listing: (its ids and versions as JSON, its summaries, its errors)
+        self._summary_last: tuple[str | None, list[Summary], list[LoadError]] = (None, [], [])
 
     # --- open / close ----------------------------------------------------------------------------
     def _precheck(self) -> bool:
@@ -194,28 +258,44 @@ class SQLiteStore(RecordStore):
             else:
                 await asyncio.to_thread(self._create_file)
         try:
-            db = await aiosqlite.connect(target, isolation_level=None, timeout=self.busy_timeout)
+            # check_same_thread=False: the group commit runs a transaction's statements on the
+            # loop's thread between BEGIN and COMMIT in aiosqlite's (never at the same time)
+            db = await aiosqlite.connect(target, isolation_level=None, timeout=self.busy_timeout, check_same_thread=False)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"{self.path}: cannot open store: {exc}") from None
+        rconn: sqlite3.Connection | None = None
         try:
             await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             if await self._prepare(db, in_memory=target == ":memory:"):
                 await db.close()
-                db = await aiosqlite.connect(":memory:", isolation_level=None)
+                db = await aiosqlite.connect(":memory:", isolation_level=None, check_same_thread=False)
                 await self._prepare(db, in_memory=True)
+                target = ":memory:"
+            if target != ":memory:":
+                await db.execute("PRAGMA busy_timeout = 0")  # see "running SQL": waits happen in _begin_waiting
+                rconn = sqlite3.connect(target, timeout=self.busy_timeout, isolation_level=None)
+                rconn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+                rconn.execute("PRAGMA query_only = ON")
         except StoreError:
+            if rconn is not None:
+                rconn.close()
             await db.close()
             raise
         except sqlite3.DatabaseError as exc:
+            if rconn is not None:
+                rconn.close()
             await db.close()
             msg = str(exc)
             if "not a database" in msg or "malformed" in msg:
                 raise StoreUnavailable(f"{self.path}: not a catalyst-tui SQLite store ({msg})") from None
             raise StoreUnavailable(f"{self.path}: {self._describe(exc)}") from None
         except BaseException:
+            if rconn is not None:
+                rconn.close()
             await db.close()
             raise
         self._db = db
+        self._rconn = rconn
 
     async def _prepare(self, db: aiosqlite.Connection, *, in_memory: bool) -> bool:
         """Check or create the schema; True when the caller must fall back to an empty memory store."""
@@ -253,6 +333,12 @@ class SQLiteStore(RecordStore):
         return False
 
     async def close(self) -> None:
+        task = self._group_task
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)  # queued writes commit first
+        rconn, self._rconn = self._rconn, None
+        if rconn is not None:
+            rconn.close()
         db, self._db = self._db, None
         if db is not None:
             await db.close()
@@ -277,78 +363,338 @@ class SQLiteStore(RecordStore):
     def _wrap(self, record_id: str, exc: sqlite3.Error) -> StoreUnavailable:
         return StoreUnavailable(f"{record_id}: {self._describe(exc)}")
 
-    # --- reads -----------------------------------------------------------------------------------
-    async def list_summaries(self) -> tuple[list[Summary], list[LoadError]]:
+    # --- running SQL ---------------------------------------------------------------------------------
+    # Two connections, so that the event loop (shared with the dashboard and hundreds of watch
+    # streams) never waits for the GIL to come back from aiosqlite's thread once per SQL statement
+    # (the sqlite3 module releases it around every step; with a busy loop each hand-back waited
+    # for the interpreter's switch interval: a get() of a 116-event record took 39 ms as 8 round
+    # trips, listing 10,000 summaries 2.1 s):
+    #
+    # * READS run synchronously on the event loop's thread on a read connection (WAL: a reader
+    #   never waits for a writer, it sees the last commit): a get() is 0.1-0.3 ms of SQLite, and
+    #   each read is ONE statement returning one row (rows aggregated into JSON by SQLite).
+    # * WRITES are GROUP-COMMITTED: the write transactions queued by the time the group runs
+    #   (writers called in the same loop turn, or while the previous group waited) run together
+    #   in one BEGIN IMMEDIATE … COMMIT, each inside its own SAVEPOINT (one that fails — a
+    #   Conflict, a missing record, an SQL error — is rolled back alone and raises for its caller
+    #   only). The group runs on the loop's thread on the writer connection, whose busy timeout is
+    #   0: when another process holds the write lock, BEGIN IMMEDIATE is retried for up to
+    #   ``busy_timeout`` in aiosqlite's thread instead (the loop never waits for a lock). The
+    #   statements take microseconds and the COMMIT one fsync (0.2-3 ms on a local disk) per
+    #   group; a round trip to a thread per group cost a whole loop turn under a flood of watch
+    #   events (0.3-0.9 s per group measured). Each caller returns only after the COMMIT that made
+    #   its write durable; writes apply in call order.
+    #
+    # An in-memory store (read-only, file missing) has no second connection: everything goes
+    # through aiosqlite's thread (``Connection._execute``, stable in the pinned aiosqlite 0.22).
+
+    async def _call(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+        """A read: ``fn(conn, *args)`` on the read connection (or in aiosqlite's thread)."""
         db = self._conn()
-        async with self._lock:
+        try:
+            if self._rconn is not None:
+                return fn(self._rconn, *args)
+            return await db._execute(fn, db._conn, *args)
+        except sqlite3.Error as exc:
+            raise self._wrap(what, exc) from None
+        except ValueError as exc:
+            if "closed" in str(exc) or "no active connection" in str(exc):
+                raise StoreUnavailable(f"{self.path}: store is not open") from None
+            raise
+
+    async def _transaction(self, record_id: str, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(conn, *args)`` as one write transaction (see above); its result or exception."""
+        db = self._conn()
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._writes.append((record_id, fn, args, fut))
+        if self._group_task is None:
+            self._group_task = asyncio.get_running_loop().create_task(self._run_groups(db))
+        return await fut
+
+    async def _run_groups(self, db: aiosqlite.Connection) -> None:
+        try:
+            while self._writes:
+                jobs = []
+                while self._writes and len(jobs) < GROUP_MAX:
+                    job = self._writes.popleft()
+                    if not job[3].cancelled():  # its caller gave up before it started: not written
+                        jobs.append(job)
+                if jobs:
+                    self._settle(await self._commit_group(db, jobs))
+        finally:
+            self._group_task = None
+
+    async def _commit_group(self, db: aiosqlite.Connection, jobs: list[Any]) -> list[tuple[Any, bool, Any]]:
+        try:
+            conn = db._conn
+            if self._rconn is None:  # in-memory: the whole group in aiosqlite's thread
+                return await db._execute(self._group_in_thread, conn, jobs)
             try:
-                async with db.execute(f"SELECT {_SUMMARY_COLUMNS} FROM records ORDER BY startedAt, id") as cur:
-                    rows = await cur.fetchall()
-            except sqlite3.Error as exc:
-                raise self._wrap("list", exc) from None
-        out: list[Summary] = []
+                # this connection's busy timeout is 0: it never waits here...
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                # ...another process is writing: wait for its lock in aiosqlite's thread
+                await db._execute(self._begin_waiting, conn)
+        except asyncio.CancelledError:
+            self._rollback_soon(db)
+            self._settle([(job, False, asyncio.CancelledError()) for job in jobs])
+            raise
+        except BaseException as exc:  # e.g. locked by another process's write: nothing started
+            return [(job, False, exc) for job in jobs]
+        done = self._run_jobs(conn, jobs)
+        try:
+            if done is None:  # a savepoint could not be released or rolled back: the group is lost
+                raise sqlite3.OperationalError("transaction aborted")
+            conn.execute("COMMIT")
+        except BaseException as exc:  # noqa: BLE001 - every job of the group fails with it
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # already rolled back by SQLite
+            if done is None:
+                return [(job, False, exc) for job in jobs]
+            return [(job, False, value if not ok else exc) for job, ok, value in done]
+        if any(ok for _job, ok, _v in done):
+            self._own_commits += 1
+        return done
+
+    def _begin_waiting(self, conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE, retried for up to ``busy_timeout`` seconds (aiosqlite's thread)."""
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.002
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    @staticmethod
+    def _run_jobs(conn: sqlite3.Connection, jobs: list[Any]) -> list[tuple[Any, bool, Any]] | None:
+        """Each job in its own savepoint (inside an open transaction); None if the transaction
+        itself broke."""
+        done: list[tuple[Any, bool, Any]] = []
+        for job in jobs:
+            _rid, fn, args, _fut = job
+            try:
+                conn.execute("SAVEPOINT catalyst_write")
+            except sqlite3.Error:
+                return None
+            try:
+                value = fn(conn, *args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the job's caller
+                try:
+                    conn.execute("ROLLBACK TO catalyst_write")
+                    conn.execute("RELEASE catalyst_write")
+                except sqlite3.Error:
+                    return None
+                done.append((job, False, exc))
+            else:
+                try:
+                    conn.execute("RELEASE catalyst_write")
+                except sqlite3.Error:
+                    return None
+                done.append((job, True, value))
+        return done
+
+    def _group_in_thread(self, conn: sqlite3.Connection, jobs: list[Any]) -> list[tuple[Any, bool, Any]]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:  # noqa: BLE001
+            return [(job, False, exc) for job in jobs]
+        done = self._run_jobs(conn, jobs)
+        try:
+            if done is None:
+                raise sqlite3.OperationalError("transaction aborted")
+            conn.execute("COMMIT")
+        except BaseException as exc:  # noqa: BLE001
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            return [(job, False, exc) for job in jobs] if done is None else \
+                [(job, False, value if not ok else exc) for job, ok, value in done]
+        if any(ok for _job, ok, _v in done):
+            self._own_commits += 1
+        return done
+
+    @staticmethod
+    async def _rollback(db: aiosqlite.Connection) -> None:
+        try:
+            await db._execute(db._conn.execute, "ROLLBACK")
+        except (sqlite3.Error, ValueError):
+            pass  # already rolled back by SQLite, or the connection is gone
+
+    @staticmethod
+    def _rollback_soon(db: aiosqlite.Connection) -> None:
+        """A ROLLBACK queued behind the BEGIN/COMMIT a cancelled group was waiting for (the
+        connection must not stay inside a transaction)."""
+        def rollback(conn: sqlite3.Connection) -> None:
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+        try:
+            asyncio.get_running_loop().create_task(db._execute(rollback, db._conn))
+        except (RuntimeError, ValueError):
+            pass
+
+    def _settle(self, done: list[tuple[Any, bool, Any]]) -> None:
+        for (record_id, _fn, _args, fut), ok, value in done:
+            if fut.done():
+                continue
+            if ok:
+                fut.set_result(value)
+            elif isinstance(value, sqlite3.Error):
+                fut.set_exception(self._wrap(record_id, value))
+            elif isinstance(value, ValueError) and ("closed" in str(value) or "no active connection" in str(value)):
+                fut.set_exception(StoreUnavailable(f"{record_id}: {self.path}: store is not open; nothing written"))
+            elif isinstance(value, asyncio.CancelledError):
+                fut.set_exception(StoreUnavailable(f"{record_id}: {self.path}: store closed; nothing written"))
+            else:
+                fut.set_exception(value)
+
+    # --- reads -----------------------------------------------------------------------------------
+    # Reads return ONE row: the sqlite3 module releases the GIL around every step (every row),
+    # and taking it back from an event loop busy with watch streams waits for the interpreter's
+    # switch interval (5 ms) each time: fetching a 116-event record row by row took 51 ms under
+    # load (15 ms as one row), listing 10,000 summaries 2.1 s (90 ms idle). So rows are
+    # aggregated into one JSON value by SQLite, and the listing fetches only the rows whose
+    # version changed since the previous listing.
+
+    @staticmethod
+    def _read_summaries(conn: sqlite3.Connection, known: dict[str, tuple[int, Summary, tuple[Any, ...]]],
+                        last: str | None) -> tuple[str, list[Any], list[Any] | None] | None:
+        """(every [id, version] as JSON and decoded, the summary rows of the records not in
+        ``known`` at that version — None when there are none); None when the ids and versions
+        are exactly those of ``last``."""
+        (pairs_json,) = conn.execute("SELECT json_group_array(json_array(id, version)) FROM records").fetchone()
+        if pairs_json == last:
+            return None
+        pairs = json.loads(pairs_json)
+        changed = [rid for rid, version in pairs if (hit := known.get(rid)) is None or hit[0] != version]
+        if not changed:
+            return pairs_json, pairs, None
+        if len(changed) == len(pairs):
+            (rows_json,) = conn.execute(f"SELECT json_group_array(json_array({_SUMMARY_COLUMNS})) FROM records").fetchone()
+        else:
+            (rows_json,) = conn.execute(
+                f"SELECT json_group_array(json_array({_SUMMARY_COLUMNS})) FROM records "
+                "WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(changed),)).fetchone()
+        return pairs_json, pairs, json.loads(rows_json)
+
+    async def list_summaries(self) -> tuple[list[Summary], list[LoadError]]:
+        """Every record's summary (records.* columns; events are never read). A record whose
+        version did not change since the previous listing keeps its Summary object: do not
+        mutate the summaries."""
+        old_cache = self._summary_cache
+        last_json, last_out, last_errors = self._summary_last
+        got = await self._call("list", self._read_summaries, old_cache, last_json)
+        if got is None:  # not one record added, removed or changed since the previous listing
+            return list(last_out), list(last_errors)
+        pairs_json, pairs, rows = got
         errors: list[LoadError] = []
-        for row in rows:
+        cache: dict[str, tuple[int, Summary, tuple[Any, ...]]] = {}
+        keyed: list[tuple[tuple[Any, ...], Summary]] = []
+        fresh = {row[0]: row for row in rows or ()}
+        for rid, version in pairs:
+            row = fresh.get(rid)
+            if row is None:
+                hit = old_cache.get(rid)
+                if hit is not None and hit[0] == version:
+                    cache[rid] = hit
+                    keyed.append((hit[2], hit[1]))
+                continue  # (deleted between the two statements)
             (rid, version, status, fqdn, org, region, started, finished, error, kc, p1f, p1o, p1s, hf, hu, owner,
              states, count, last) = row
             try:
                 comp = json.loads(states)
                 if not isinstance(comp, dict):
                     raise ValueError("component_states is not an object")
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:
                 errors.append(LoadError(f"{self.path}#{rid}", f"summary unreadable: {exc}"))
                 continue
-            out.append(
-                Summary(
-                    id=rid, status=status, version=str(version), sovereignFQDN=fqdn, orgName=org, region=region,
-                    startedAt=started, finishedAt=finished, error=error, component_states=comp,
-                    kubeconfigPath=kc, phase1FinishedAt=p1f, phase1Outcome=p1o, phase1Substate=p1s,
-                    handoverFiredAt=hf, handoverURL_set=bool(hu), ownerEmail=owner, events_count=count,
-                    last_event_time=last,
-                )
+            summary = Summary(
+                id=rid, status=status, version=str(version), sovereignFQDN=fqdn, orgName=org, region=region,
+                startedAt=started, finishedAt=finished, error=error, component_states=comp,
+                kubeconfigPath=kc, phase1FinishedAt=p1f, phase1Outcome=p1o, phase1Substate=p1s,
+                handoverFiredAt=hf, handoverURL_set=bool(hu), ownerEmail=owner, events_count=count,
+                last_event_time=last,
             )
-        return out, errors
+            # ORDER BY startedAt, id: NULL first, then text in code point order (SQLite's BINARY)
+            key = (started is not None, started or "", rid)
+            cache[rid] = (version, summary, key)
+            keyed.append((key, summary))
+        self._summary_cache = cache
+        keyed.sort(key=itemgetter(0))
+        out = [summary for _key, summary in keyed]
+        self._summary_last = (pairs_json, out, errors)
+        return list(out), list(errors)
+
+    @staticmethod
+    def _read_record(conn: sqlite3.Connection, record_id: str) -> Any:
+        # one statement: one consistent snapshot, one row
+        return conn.execute(
+            "SELECT r.version, r.body, r.events_null, CASE WHEN r.events_null THEN NULL ELSE "
+            "(SELECT json_group_array(json_array(e.seq, e.json)) FROM events e WHERE e.record_id = r.id) END "
+            "FROM records r WHERE r.id = ?", (record_id,)).fetchone()
 
     async def get(self, record_id: str) -> Versioned:
         check_id(record_id)
-        db = self._conn()
-        async with self._lock:
-            try:
-                await db.execute("BEGIN")
-                try:
-                    async with db.execute(
-                        "SELECT version, body, events_null FROM records WHERE id = ?", (record_id,)
-                    ) as cur:
-                        row = await cur.fetchone()
-                    events: list[Any] = []
-                    if row is not None and not row[2]:
-                        async with db.execute(
-                            "SELECT json FROM events WHERE record_id = ? ORDER BY seq", (record_id,)
-                        ) as cur:
-                            events = [r[0] for r in await cur.fetchall()]
-                finally:
-                    await db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise self._wrap(record_id, exc) from None
+        row = await self._call(record_id, self._read_record, record_id)
         if row is None:
             raise RecordNotFound(f"{record_id}: no such record in {self.path}")
-        version, body, events_null = row
+        version, body, events_null, events_json = row
         try:
             data = json.loads(body)
-            data["events"] = None if events_null else [json.loads(e) for e in events]
+            if events_null:
+                dicts = None
+            else:
+                pairs = json.loads(events_json) if events_json else []
+                pairs.sort(key=lambda p: p[0])
+                dicts = [json.loads(e) for _seq, e in pairs]
+            data["events"] = dicts
             record = record_from_dict(data, source=record_id)
         except (ValueError, RecordDecodeError) as exc:
             raise UnreadableRecord(f"{record_id}: stored record unreadable: {exc}") from None
+        if dicts is not None and record.events is not None and len(record.events) == len(dicts):
+            last = dicts[-1].get("time") if dicts else None
+            self._remember(record_id, _Known(
+                int(version), [_event_fp(e) for e in record.events], states_from_events(dicts),
+                last if isinstance(last, str) and last else None))
+        else:
+            self._forget(record_id)
         return Versioned(record, str(version))
 
+    def _remember(self, record_id: str, known: _Known) -> None:
+        old = self._known.pop(record_id, None)
+        if old is not None:
+            self._known_events -= len(old.fps)
+        if len(known.fps) > KNOWN_EVENTS_MAX // 4:
+            return  # a huge record: not worth the memory (its replace rewrites the events)
+        self._known[record_id] = known
+        self._known_events += len(known.fps)
+        while self._known_events > KNOWN_EVENTS_MAX and self._known:
+            _, evicted = self._known.popitem(last=False)
+            self._known_events -= len(evicted.fps)
+
+    def _forget(self, record_id: str) -> None:
+        old = self._known.pop(record_id, None)
+        if old is not None:
+            self._known_events -= len(old.fps)
+
     async def change_token(self) -> str:
-        db = self._conn()
-        async with self._lock:
-            try:
-                async with db.execute("PRAGMA data_version") as cur:
-                    row = await cur.fetchone()
-            except sqlite3.Error as exc:
-                raise self._wrap("change-token", exc) from None
+        def read(conn: sqlite3.Connection) -> Any:
+            return conn.execute("PRAGMA data_version").fetchone()
+
+        row = await self._call("change-token", read)
         return f"{row[0] if row else 0}.{self._own_commits}"
 
     # --- writes ----------------------------------------------------------------------------------
@@ -364,8 +710,16 @@ class SQLiteStore(RecordStore):
         return data_for_summary, [dumps_compact(e) for e in ev_list], events_null
 
     @staticmethod
-    def _summary_params(data: dict[str, Any]) -> dict[str, Any]:
+    def _summary_params(data: dict[str, Any], events: tuple[int, dict[str, str], str | None] | None = None) -> dict[str, Any]:
+        """The summary columns of a record dict. ``events`` = (count, states_from_events, last
+        event time) when ``data`` carries no events (:meth:`replace` keeping the stored ones)."""
         f = summary_fields(data)
+        if events is not None:
+            count, ev_states, last_time = events
+            f["events_count"] = count
+            f["last_event_time"] = last_time
+            if not states_frozen(data.get("result")):
+                f["component_states"] = ev_states
         return {
             "status": f["status"],
             "fqdn": f["sovereignFQDN"],
@@ -387,59 +741,23 @@ class SQLiteStore(RecordStore):
             "last_event_time": f["last_event_time"],
         }
 
-    async def _begin(self, db: aiosqlite.Connection, record_id: str) -> None:
-        try:
-            await db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise self._wrap(record_id, exc) from None
-
-    async def _finish(self, db: aiosqlite.Connection, record_id: str, ok: bool) -> None:
-        if ok:
-            try:
-                await db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                try:
-                    await db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise self._wrap(record_id, exc) from None
-            self._own_commits += 1
-        else:
-            try:
-                await db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-
-    async def _transaction(self, record_id: str, body) -> Any:  # type: ignore[no-untyped-def]
-        """Run ``body(db)`` inside one BEGIN IMMEDIATE … COMMIT (ROLLBACK on any error)."""
-        db = self._conn()
-        async with self._lock:
-            await self._begin(db, record_id)
-            ok = False
-            try:
-                result = await body(db)
-                ok = True
-            except sqlite3.Error as exc:
-                await self._finish(db, record_id, False)
-                raise self._wrap(record_id, exc) from None
-            except BaseException:
-                await self._finish(db, record_id, False)
-                raise
-            await self._finish(db, record_id, ok)
-            return result
-
-    async def _insert_audit(self, db: aiosqlite.Connection, entry: AuditEntry | None) -> None:
+    @staticmethod
+    def _insert_audit(conn: sqlite3.Connection, entry: AuditEntry | None) -> None:
         if entry is None:
             return
-        await db.execute(
+        conn.execute(
             "INSERT INTO audit (time, record_id, json) VALUES (?, ?, ?)",
             (entry.time, entry.record_id, dumps_compact(entry.to_json())),
         )
 
-    async def _write_events(self, db: aiosqlite.Connection, record_id: str, encoded: list[str], start: int) -> None:
-        await db.executemany(
-            "INSERT INTO events (record_id, seq, json) VALUES (?, ?, ?)",
-            ((record_id, start + i, e) for i, e in enumerate(encoded)),
+    @staticmethod
+    def _write_events(conn: sqlite3.Connection, record_id: str, encoded: list[str], start: int) -> None:
+        """Insert the events at ``start``, ``start + 1``… as ONE statement (see the reads)."""
+        if not encoded:
+            return
+        conn.execute(
+            "INSERT INTO events (record_id, seq, json) SELECT ?, ? + key, value FROM json_each(?)",
+            (record_id, start, json.dumps(encoded, ensure_ascii=False)),
         )
 
     async def create(self, record: Record, *, audit: AuditEntry | None = None) -> str:
@@ -450,18 +768,17 @@ class SQLiteStore(RecordStore):
         params = self._summary_params(data)
         body = dumps_compact({k: v for k, v in data.items() if k != "events"})
 
-        async def run(db: aiosqlite.Connection) -> str:
-            async with db.execute("SELECT version FROM records WHERE id = ?", (record_id,)) as cur:
-                row = await cur.fetchone()
+        def run(conn: sqlite3.Connection) -> str:
+            row = conn.execute("SELECT version FROM records WHERE id = ?", (record_id,)).fetchone()
             if row is not None:
                 raise Conflict(f"{record_id}: already exists (version {row[0]}); nothing written")
             cols = ["id", "version", "body", "events_null", *params]
-            await db.execute(
+            conn.execute(
                 f"INSERT INTO records ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
                 (record_id, 1, body, int(events_null), *params.values()),
             )
-            await self._write_events(db, record_id, encoded, 1)
-            await self._insert_audit(db, audit)
+            self._write_events(conn, record_id, encoded, 1)
+            self._insert_audit(conn, audit)
             return "1"
 
         return await self._transaction(record_id, run)
@@ -475,40 +792,106 @@ class SQLiteStore(RecordStore):
                 f"{record_id}: expected version {str(expected)[:20]!r} is not a version of this SQLite store; nothing written"
             ) from None
 
-    async def _check_version(self, db: aiosqlite.Connection, record_id: str, expected: int | None) -> int:
-        async with db.execute("SELECT version FROM records WHERE id = ?", (record_id,)) as cur:
-            row = await cur.fetchone()
+    def _check_version(self, conn: sqlite3.Connection, record_id: str, expected: int | None) -> int:
+        row = conn.execute("SELECT version FROM records WHERE id = ?", (record_id,)).fetchone()
         if row is None:
             raise RecordNotFound(f"{record_id}: no such record in {self.path}; nothing written")
         if expected is not None and row[0] != expected:
             raise Conflict(f"{record_id}: changed underneath (version {row[0]}, expected {expected}); nothing written")
         return int(row[0])
 
+    def _new_events(self, record: Record, expected: int) -> tuple[_Known, list[Event]] | None:
+        """When the record's events are the ones stored at ``expected`` (as last read or written
+        here) plus new ones at the end: (what is stored, the new events). None otherwise."""
+        known = self._known.get(record.id)
+        events = record.events
+        if known is None or known.version != expected or events is None:
+            return None
+        n = len(known.fps)
+        if len(events) < n or len(events) > self.event_cap:
+            return None
+        fps = known.fps
+        for i in range(n):
+            if _event_fp(events[i]) != fps[i]:
+                return None
+        return known, list(events[n:])
+
     async def replace(self, record: Record, expected_version: str, *, audit: AuditEntry | None = None) -> str:
+        """Replace the record at ``expected_version``.
+
+        The events are rewritten only when they changed: if they are the stored ones (compared
+        by content with what this store last read or wrote at that version) followed by new
+        ones, only the new rows are inserted, and nothing of the event table is touched when
+        none were added. Anything else (events edited, removed, reordered, capped, another
+        writer's rows) deletes and re-inserts them all, as before."""
         record_id = check_id(record.id)
         if self.read_only:
             raise refuse_read_only(record_id, "replace")
         expected = self._parse_version(record_id, expected_version)
-        data, encoded, events_null = self._encode(record)
-        params = self._summary_params(data)
-        body = dumps_compact({k: v for k, v in data.items() if k != "events"})
+        incremental = self._new_events(record, expected)
+        after: _Known | None = None
+        if incremental is not None:
+            known, added = incremental
+            head = record_to_dict(record.model_copy(update={"events": None}))
+            head.pop("events", None)
+            added_dicts = [event_to_dict(e) for e in added]
+            added_encoded = [dumps_compact(e) for e in added_dicts]
+            states = merge_event_states(known.states, added_dicts)
+            last = added_dicts[-1].get("time") if added_dicts else known.last_time
+            last = last if isinstance(last, str) and last else None
+            n_known = len(known.fps)
+            params = self._summary_params(head, (n_known + len(added), states, last))
+            events_null = False
+            body = dumps_compact(head)
+            after = _Known(expected + 1, known.fps + [_event_fp(e) for e in added], states, last)
+        else:
+            data, encoded, events_null = self._encode(record)
+            params = self._summary_params(data)
+            body = dumps_compact({k: v for k, v in data.items() if k != "events"})
+        sets = ", ".join(f"{k} = ?" for k in params)
 
-        async def run(db: aiosqlite.Connection) -> str:
-            sets = ", ".join(f"{k} = ?" for k in params)
-            cur = await db.execute(
+        def rewrite_all(conn: sqlite3.Connection) -> None:
+            data2, encoded2, null2 = self._encode(record)
+            params2 = self._summary_params(data2)
+            sets2 = ", ".join(f"{k} = ?" for k in params2)
+            conn.execute(f"UPDATE records SET events_null = ?, {sets2} WHERE id = ?", (int(null2), *params2.values(), record_id))
+            conn.execute("DELETE FROM events WHERE record_id = ?", (record_id,))
+            self._write_events(conn, record_id, encoded2, 1)
+
+        def run(conn: sqlite3.Connection) -> str:
+            cur = conn.execute(
                 f"UPDATE records SET version = version + 1, body = ?, events_null = ?, {sets} "
                 "WHERE id = ? AND version = ?",
                 (body, int(events_null), *params.values(), record_id, expected),
             )
             if cur.rowcount != 1:
-                await self._check_version(db, record_id, expected)
+                self._check_version(conn, record_id, expected)
                 raise Conflict(f"{record_id}: changed underneath; nothing written")  # pragma: no cover
-            await db.execute("DELETE FROM events WHERE record_id = ?", (record_id,))
-            await self._write_events(db, record_id, encoded, 1)
-            await self._insert_audit(db, audit)
+            if incremental is not None:
+                count, top = conn.execute(
+                    "SELECT count(*), max(seq) FROM events WHERE record_id = ?", (record_id,)).fetchone()
+                if count == n_known:
+                    self._write_events(conn, record_id, added_encoded, int(top or 0) + 1)
+                else:
+                    # The table does not hold what this store saw at that version (edited by
+                    # hand?): write everything, like any other replace.
+                    rewrite_all(conn)
+            else:
+                conn.execute("DELETE FROM events WHERE record_id = ?", (record_id,))
+                self._write_events(conn, record_id, encoded, 1)
+            self._insert_audit(conn, audit)
             return str(expected + 1)
 
-        return await self._transaction(record_id, run)
+        try:
+            version = await self._transaction(record_id, run)
+        except BaseException:
+            self._forget(record_id)
+            raise
+        if after is not None and len(after.fps) == len(record.events or ()):
+            self._remember(record_id, after)
+        else:
+            self._forget(record_id)
+        return version
 
     async def append_events(
         self,
@@ -526,43 +909,38 @@ class SQLiteStore(RecordStore):
         if len(new) > self.event_cap:
             new = new[-self.event_cap:]
         encoded = [dumps_compact(e) for e in new]
+        cap = self.event_cap
 
-        async def run(db: aiosqlite.Connection) -> str:
-            async with db.execute(
+        def run(conn: sqlite3.Connection) -> str:
+            row = conn.execute(
                 "SELECT version, component_states, states_frozen, events_count FROM records WHERE id = ?",
                 (record_id,),
-            ) as cur:
-                row = await cur.fetchone()
+            ).fetchone()
             if row is None:
                 raise RecordNotFound(f"{record_id}: no such record in {self.path}; nothing written")
             version, states_json, frozen, count = row
             if expected is not None and version != expected:
                 raise Conflict(f"{record_id}: changed underneath (version {version}, expected {expected}); nothing written")
-            async with db.execute("SELECT max(seq) FROM events WHERE record_id = ?", (record_id,)) as cur:
-                mrow = await cur.fetchone()
+            mrow = conn.execute("SELECT max(seq) FROM events WHERE record_id = ?", (record_id,)).fetchone()
             top = int(mrow[0] or 0) if mrow else 0
-            await self._write_events(db, record_id, encoded, top + 1)
+            self._write_events(conn, record_id, encoded, top + 1)
             new_top = top + len(encoded)
             total = count + len(encoded)
             recompute = False
-            if total > self.event_cap:
-                cut = new_top - self.event_cap
-                async with db.execute(
-                    "SELECT json FROM events WHERE record_id = ? AND seq <= ?", (record_id, cut)
-                ) as cur:
-                    dropped = [r[0] for r in await cur.fetchall()]
+            if total > cap:
+                cut = new_top - cap
+                dropped = [r[0] for r in conn.execute(
+                    "SELECT json FROM events WHERE record_id = ? AND seq <= ?", (record_id, cut))]
                 # Only a dropped *component* event can change what the survivors say.
                 recompute = any('"phase":"component"' in d for d in dropped)
-                await db.execute("DELETE FROM events WHERE record_id = ? AND seq <= ?", (record_id, cut))
-                total = self.event_cap
+                conn.execute("DELETE FROM events WHERE record_id = ? AND seq <= ?", (record_id, cut))
+                total = cap
             states = json.loads(states_json)
             if not frozen:
                 if recompute:
-                    async with db.execute(
+                    survivors = [json.loads(r[0]) for r in conn.execute(
                         "SELECT json FROM events WHERE record_id = ? AND json LIKE '%\"phase\":\"component\"%' ORDER BY seq",
-                        (record_id,),
-                    ) as cur:
-                        survivors = [json.loads(r[0]) for r in await cur.fetchall()]
+                        (record_id,))]
                     states = current_states(None, survivors)
                 else:
                     states = merge_event_states(states, new)
@@ -572,8 +950,8 @@ class SQLiteStore(RecordStore):
             if new:
                 sets += ", events_null = 0, last_event_time = ?"
                 args.append(last or None)
-            await db.execute(f"UPDATE records SET {sets} WHERE id = ?", (*args, record_id))
-            await self._insert_audit(db, audit)
+            conn.execute(f"UPDATE records SET {sets} WHERE id = ?", (*args, record_id))
+            self._insert_audit(conn, audit)
             return str(version + 1)
 
         return await self._transaction(record_id, run)
@@ -582,24 +960,18 @@ class SQLiteStore(RecordStore):
     async def audit_append(self, entry: AuditEntry) -> None:
         if self.read_only:
             raise refuse_read_only(entry.record_id or "audit", "audit append")
-
-        async def run(db: aiosqlite.Connection) -> None:
-            await self._insert_audit(db, entry)
-
-        await self._transaction(entry.record_id or "audit", run)
+        await self._transaction(entry.record_id or "audit", self._insert_audit, entry)
 
     async def audit_list(self, record_id: str | None = None) -> list[AuditEntry]:
-        db = self._conn()
-        async with self._lock:
-            try:
-                if record_id is None:
-                    q, args = "SELECT json FROM audit ORDER BY n", ()
-                else:
-                    q, args = "SELECT json FROM audit WHERE record_id = ? ORDER BY n", (record_id,)
-                async with db.execute(q, args) as cur:
-                    rows = await cur.fetchall()
-            except sqlite3.Error as exc:
-                raise self._wrap(record_id or "audit", exc) from None
+        if record_id is None:
+            q, args = "SELECT json FROM audit ORDER BY n", ()
+        else:
+            q, args = "SELECT json FROM audit WHERE record_id = ? ORDER BY n", (record_id,)
+
+        def read(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(q, args).fetchall()
+
+        rows = await self._call(record_id or "audit", read)
         out = []
         for (text,) in rows:
             try:
@@ -620,16 +992,14 @@ class SQLiteStore(RecordStore):
             at = at.replace(tzinfo=timezone.utc)
         expires = at + timedelta(seconds=ttl_seconds)
 
-        async def run(db: aiosqlite.Connection) -> Lease:
-            async with db.execute(
-                "SELECT holder, heartbeat, expires FROM leases WHERE record_id = ?", (record_id,)
-            ) as cur:
-                row = await cur.fetchone()
+        def run(conn: sqlite3.Connection) -> Lease:
+            row = conn.execute(
+                "SELECT holder, heartbeat, expires FROM leases WHERE record_id = ?", (record_id,)).fetchone()
             if row is not None:
                 cur_holder, hb, exp = row[0], _from_iso(row[1]), _from_iso(row[2])
                 if cur_holder != holder and exp > at:
                     return Lease(record_id, cur_holder, hb, exp)
-            await db.execute(
+            conn.execute(
                 "INSERT INTO leases (record_id, holder, heartbeat, expires) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (record_id) DO UPDATE SET holder = excluded.holder, "
                 "heartbeat = excluded.heartbeat, expires = excluded.expires",
@@ -644,17 +1014,14 @@ class SQLiteStore(RecordStore):
         if self.read_only:
             raise refuse_read_only(record_id, "lease release")
 
-        async def run(db: aiosqlite.Connection) -> None:
-            await db.execute("DELETE FROM leases WHERE record_id = ? AND holder = ?", (record_id, holder))
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM leases WHERE record_id = ? AND holder = ?", (record_id, holder))
 
         await self._transaction(record_id, run)
 
     async def leases(self) -> dict[str, Lease]:
-        db = self._conn()
-        async with self._lock:
-            try:
-                async with db.execute("SELECT record_id, holder, heartbeat, expires FROM leases") as cur:
-                    rows = await cur.fetchall()
-            except sqlite3.Error as exc:
-                raise self._wrap("leases", exc) from None
+        def read(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute("SELECT record_id, holder, heartbeat, expires FROM leases").fetchall()
+
+        rows = await self._call("leases", read)
         return {r[0]: Lease(r[0], r[1], _from_iso(r[2]), _from_iso(r[3])) for r in rows}
