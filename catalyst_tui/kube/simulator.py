@@ -815,6 +815,8 @@ class KubeSimulator:
                 wait = max(0.0, deadline - loop.time())
             if bookmarks and not conn.stalled:
                 wait = cluster.bookmark_interval if wait is None else min(wait, cluster.bookmark_interval)
+            if conn.stalled:
+                wait = 0.5  # only to notice that the client gave up on the half-open stream
             try:
                 if wait is None:
                     kind, payload = await conn.queue.get()
@@ -822,6 +824,15 @@ class KubeSimulator:
                     async with asyncio.timeout(wait):
                         kind, payload = await conn.queue.get()
             except TimeoutError:
+                if conn.stalled:
+                    if request.transport is None or request.transport.is_closing():
+                        return resp  # the client's read timeout closed it: end the handler
+                    continue
+                if not conn.queue.empty():
+                    # An event was queued in the same loop turn as the deadline: send it first. A
+                    # bookmark carries the cluster's current resourceVersion, so bookmarking now
+                    # would tell the client it has an event it never received.
+                    continue
                 if deadline is not None and loop.time() >= deadline:
                     if bookmarks:
                         await resp.write(cluster._bookmark())

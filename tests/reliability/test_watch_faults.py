@@ -425,8 +425,6 @@ async def test_faulty_clusters_recover_or_show_their_error_and_the_dashboard_kee
     assert percentile(pushes, 95) < PUSH_P95_BOUND, describe_latencies("push -> frame", pushes)
 
 
-@pytest.mark.xfail(strict=True, reason="kube: KubeSimulator._stream bookmarks the cluster's current resourceVersion "
-                   "past an event still queued for the stream (docs/TEAM.md, reliability -> kube)")
 async def test_a_late_simulator_loop_never_bookmarks_past_an_event_it_did_not_send(tmp_path: Path) -> None:
     """The fidelity the fault test stands on: a watch's closing BOOKMARK must not carry a
     resourceVersion beyond the events sent on that stream (the real API server's guarantee), or
