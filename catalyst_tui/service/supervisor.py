@@ -42,6 +42,7 @@ from ..domain.statuses import ComponentState
 from ..kube.state import WatcherStatus, WatchPhase
 from ..kube.watcher import HelmReleaseWatcher, WatchConfig, WatchListener
 from ..store.base import AuditEntry, Conflict, LoadError, RecordNotFound, RecordStore, Refused, StoreError
+from .fleet import light_record
 
 log = logging.getLogger(__name__)
 
@@ -145,12 +146,36 @@ class _Listener(WatchListener):
         self.sup._dirty.add(watcher.record_id)
 
 
+_last_time: tuple[int, str] = (0, "")
+
+
+def _event_time(now: datetime) -> str:
+    """``format_event_time(now)``, formatted once per second (a flood of transitions shares it)."""
+    global _last_time
+    key = int(now.timestamp())
+    if _last_time[0] != key:
+        _last_time = (key, format_event_time(now))
+    return _last_time[1]
+
+
 def component_event(d: Derived, now: datetime) -> Event:
-    """catalyst-api's transition event (§1.4, latest: with ``dependsOn``)."""
-    return Event.make(
-        "component", d.level, d.event_message, at=now,
-        component=d.component, state=d.state.value, dependsOn=list(d.depends_on) or None,
-    )
+    """catalyst-api's transition event (§1.4, latest: with ``dependsOn``).
+
+    The same Event as ``Event.make("component", d.level, d.event_message, at=now,
+    component=d.component, state=d.state.value, dependsOn=list(d.depends_on) or None)``, built
+    without re-validating values that are already strings (this runs for every transition)."""
+    data: dict[str, Any] = {"time": _event_time(now), "phase": "component", "level": d.level, "message": d.event_message}
+    if d.component:
+        data["component"] = d.component
+    state = d.state.value
+    if state:
+        data["state"] = state
+    if d.depends_on:
+        data["dependsOn"] = list(d.depends_on)
+    if all(type(v) is str for v in (d.level, d.event_message, d.component, state)) and \
+            all(type(x) is str for x in d.depends_on):
+        return Event.model_construct(**data)
+    return Event.model_validate(data)
 
 
 class Supervisor:
@@ -235,7 +260,16 @@ class Supervisor:
         ]
         if any(not statuses.is_phase0_in_flight(s.status) for s in candidates):
             await warm_up_kube_client()
+        now = self.clock()
         for summary in candidates:
+            # Decide from the summary first: a record that neither resumes nor is rewritten (most
+            # adopted, wiped and failed ones) is never loaded with its events. The summary holds
+            # every input of the rules, and a record that could resume or change is decided again
+            # from the full record below. Its RehydrateResult then holds the summary's fields only.
+            light = rehydrate(light_record(summary), now=now, kubeconfigs_dir=self.kubeconfigs_dir)
+            if not light.persist and not light.decision.resume:
+                self.rehydrated[summary.id] = light
+                continue
             try:
                 await self._rehydrate_one(summary.id, action="rehydrate")
             except StoreError as exc:
@@ -479,11 +513,21 @@ class Supervisor:
         if w is None or w.ended or w.finishing:
             return
         now = self.clock()
-        self._queue(w, [component_event(d, now)])
-        self._emit_progress(rid, w.label, "component", d.level, d.event_message, component=d.component, state=d.state.value)
-        self._queue_tracker_events(w, w.tracker.observe(d.component, d.state, now), now)
+        if w.writer:
+            pending = w.pending
+            pending.append(component_event(d, now))  # what _queue does, minus its generality
+            if len(pending) > EVENT_BUFFER_CAP:
+                del pending[: len(pending) - EVENT_BUFFER_CAP]
+            if len(pending) >= self.flush_max:
+                self._urgent.set()
+        if self._progress:
+            self._emit_progress(rid, w.label, "component", d.level, d.event_message, component=d.component, state=d.state.value)
+        tracked = w.tracker.observe(d.component, d.state, now)
+        if tracked:
+            self._queue_tracker_events(w, tracked, now)
         self._dirty.add(rid)
-        self._maybe_finish(w)
+        if w.tracker.outcome is not None:
+            self._maybe_finish(w)
 
     def _on_synced(self, rid: str) -> None:
         w = self._watches.get(rid)
@@ -520,7 +564,12 @@ class Supervisor:
     async def _finish(self, w: _Watch) -> None:
         tracker = w.tracker
         outcome = tracker.outcome or ""
-        await self._cancel_watcher(w)
+        # Stop the stream now (nothing it delivers is used once finishing), but write the outcome
+        # without waiting for its clean-up (closing the client takes several loop turns, ~0.4 s
+        # per watcher at the end of a flood); that is awaited before the watch counts as ended.
+        task = w.task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
         w.status.outcome = outcome
         w.status.phase = WatchPhase.DONE
         w.status.reason = f"Phase 1 {outcome}"
@@ -534,13 +583,14 @@ class Supervisor:
                 w.status.reason = f"Phase 1 {outcome} (observed; the lease holder writes it)"
             else:
                 w.ended = True
+            await self._cancel_watcher(w)
             w.finishing = False
             self._dirty.add(w.record_id)
             self._check_all_ended()
             return
         try:
             async with w.lock:
-                await self._flush_locked(w)
+                # the pending events ride in the outcome write (one transaction, not two)
                 final = await self._write_outcome(w, outcome, dict(tracker.states), now)
             if final is not None and should_fire_handover(outcome, final):
                 await self._fire_handover(w)
@@ -548,6 +598,7 @@ class Supervisor:
             self._emit_progress(w.record_id, w.label, "store", "error", f"Phase-1 result not written: {exc}")
             w.status.reason = f"Phase 1 {outcome}; not written: {exc}"[:200]
         finally:
+            await self._cancel_watcher(w)
             w.ended = True
             w.finishing = False
             if self.store.supports_leases and not self.read_only and w.writer:
@@ -557,25 +608,32 @@ class Supervisor:
             self._check_all_ended()
 
     async def _write_outcome(self, w: _Watch, outcome: str, states: dict[str, str], now: datetime) -> Record | None:
+        """``markPhase1Done`` and persist at once, with the events still pending (one replace:
+        they are appended before the outcome's own event). ``store.get`` returns a record of
+        our own, so it is changed in place. Call with ``w.lock`` held."""
         for _attempt in range(5):
             current = await self.store.get(w.record_id)
-            rec = current.record.model_copy(deep=True)
+            rec = current.record
             if rec.result is not None and rec.result.phase1FinishedAt:
+                await self._flush_locked(w)
                 self._emit_progress(w.record_id, w.label, "outcome", "info",
                                     f"Phase 1 already finished at {rec.result.phase1FinishedAt}; nothing written")
                 return None
             before = rec.status
             events = mark_phase1_done(rec, outcome, states, now)
             if not events:
+                await self._flush_locked(w)
                 self._emit_progress(w.record_id, w.label, "outcome", "info",
                                     f"Phase 1 {outcome}: record is {rec.status or 'without result'}; left unchanged")
                 return None
-            rec.append_events(events, EVENT_BUFFER_CAP)
+            batch = list(w.pending) if (w.writer and not self.read_only) else []
+            rec.append_events(batch + events, EVENT_BUFFER_CAP)
             entry = self._entry(w.record_id, "phase1-done", before, rec.status, f"Phase 1 outcome {outcome}")
             try:
                 await self.store.replace(rec, current.version, audit=entry)
             except Conflict:
                 continue
+            del w.pending[: len(batch)]
             level = "info" if rec.status == statuses.READY else "error"
             text = f"Phase 1 {outcome}: status {rec.status}" + (f" — {rec.error}" if rec.error else "")
             self._emit_progress(w.record_id, w.label, "outcome", level, text)
@@ -595,16 +653,16 @@ class Supervisor:
         return s
 
     async def _fire_handover(self, w: _Watch) -> None:
+        signer = self._resolve_signer()
+        if signer is None:
+            return  # (before the import: PyJWT + cryptography take 0.1-0.3 s of the event loop)
         try:
             from ..handover.fire import fire_handover
         except ImportError:  # pragma: no cover - the handover module is optional in a partial build
             return
-        signer = self._resolve_signer()
-        if signer is None:
-            return
         for _attempt in range(5):
             current = await self.store.get(w.record_id)
-            rec = current.record.model_copy(deep=True)
+            rec = current.record  # our own object: get() never shares it
             if not should_fire_handover(statuses.OUTCOME_READY, rec):
                 return
             result = fire_handover(rec, signer, now=self.clock())
@@ -688,13 +746,14 @@ class Supervisor:
             await self._write_substate(w, want)
 
     async def _write_substate(self, w: _Watch, want: str) -> None:
-        def mutate(rec: Record) -> None:
-            if rec.result is None or rec.result.phase1FinishedAt or rec.status != statuses.PHASE1_WATCHING:
-                return
-            rec.result.phase1Substate = want
-
+        # get() returns a record of our own: changed in place (no copy), written only if it changes
         try:
-            await self.store.update(w.record_id, mutate)
+            current = await self.store.get(w.record_id)
+            rec = current.record
+            if (rec.result is not None and not rec.result.phase1FinishedAt and rec.status == statuses.PHASE1_WATCHING
+                    and rec.result.phase1Substate != want):
+                rec.result.phase1Substate = want
+                await self.store.replace(rec, current.version)
         except Conflict:
             return  # next flush tries again
         except StoreError as exc:
@@ -710,15 +769,22 @@ class Supervisor:
                 async with asyncio.timeout(self.flush_interval):
                     await self._urgent.wait()
             self._urgent.clear()
-            for w in list(self._watches.values()):
-                if w.finishing:
-                    continue
-                if w.pending or (w.writer and not w.ended):
-                    try:
-                        await self._flush_one(w)
-                    except Exception:  # noqa: BLE001 - one record's trouble never stops the others
-                        log.exception("flush %s", w.record_id)
+            # every record at once: their writes share the store's commits (SQLite group-commits
+            # concurrent writes); one after the other, a busy loop flushed one record per turn
+            due = [w for w in list(self._watches.values())
+                   if not w.finishing and (w.pending or (w.writer and not w.ended))]
+            if due:
+                # shielded: stop() cancels this loop, but a write in flight must finish and
+                # trim w.pending (stop() then flushes what is left under each w.lock), or the
+                # final flush would write those events a second time
+                await asyncio.shield(asyncio.gather(*(self._flush_guarded(w) for w in due)))
             self._publish_dirty()
+
+    async def _flush_guarded(self, w: _Watch) -> None:
+        try:
+            await self._flush_one(w)
+        except Exception:  # noqa: BLE001 - one record's trouble never stops the others
+            log.exception("flush %s", w.record_id)
 
     async def _tick_loop(self) -> None:
         while True:
