@@ -240,6 +240,19 @@ class MeasuredApp(CatalystApp):
         return waiter.at - t0
 
 
+async def settle(app: MeasuredApp, timeout: float = 2.0) -> None:
+    """Wait until the current screen has no layout, repaint or dirty widget pending (its next
+    frame has been made), so a render reads what the operator sees, not a half-updated layout."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    await asyncio.sleep(0)
+    while loop.time() < end:
+        screen = app.screen
+        if not (screen._layout_required or screen._repaint_required or screen._dirty_widgets):
+            return
+        await asyncio.sleep(0.02)
+
+
 async def click_at(app: MeasuredApp, x: int, y: int) -> None:
     """A mouse click at screen cell (x, y), delivered as Pilot delivers it (MouseDown, MouseUp,
     Click forwarded by the screen) minus Pilot's wait for the whole process to go idle."""

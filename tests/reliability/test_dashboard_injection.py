@@ -44,7 +44,7 @@ from catalyst_tui.ui.screens.fleet import FleetScreen
 from catalyst_tui.ui.widgets.components_table import ComponentsTable
 from catalyst_tui.ui.widgets.fleet_table import FleetTable
 
-from .dashboard_support import MeasuredApp, assert_inert, click_at, press, finished, screen_render, seed_sqlite, sovereign, svg_text, ui_config
+from .dashboard_support import MeasuredApp, assert_inert, click_at, press, settle, finished, screen_render, seed_sqlite, sovereign, svg_text, ui_config
 from .support import first_unsafe
 
 CLICK = "[@click=app.quit]quit[/]"
@@ -129,8 +129,9 @@ async def until(pilot: Any, cond: Any, what: str, timeout: float = 10.0) -> None
     await pilot.pause()
 
 
-def check(app: MeasuredApp, what: str, *literal: str) -> str:
+async def check(app: MeasuredApp, what: str, *literal: str) -> str:
     """The frame is inert and shows ``literal`` texts as they are; returns its text."""
+    await settle(app)
     render = screen_render(app)
     assert_inert(render, what)
     text = render.text
@@ -174,7 +175,7 @@ async def test_hostile_text_is_inert_on_every_screen(tmp_path: Path, sim: KubeSi
         await until(pilot, lambda: LIVE in app.supervisor.statuses() and app.supervisor.statuses()[LIVE].synced, "the watcher")
 
         # --- fleet (title bar: the operator) ---
-        text = check(app, "fleet", BOLD, CLICK[:20], VISIBLE_ESC, "operator [bold]op[/]\\x1b]0;pwned\\x07\\u202e")
+        text = await check(app, "fleet", BOLD, CLICK[:20], VISIBLE_ESC, "operator [bold]op[/]\\x1b]0;pwned\\x07\\u202e")
         assert "\\u202e" in text or "\\u20…" in text
         await click_on(pilot, app, CLICK[:10], "fleet FQDN cell")
         await click_on(pilot, app, BOLD, "fleet org cell")
@@ -191,24 +192,24 @@ async def test_hostile_text_is_inert_on_every_screen(tmp_path: Path, sim: KubeSi
         await pilot.pause()
         detail = str(app.screen.query_one("#component-detail", Static).render())
         assert HR_REASON in detail and CLICK in detail and "\\x1b]52;c;ZXZpbA==\\x07" in detail and "\\x9b2J" in detail
-        text = check(app, "detail", "Sovereign [@click=app.quit]quit[/]\\u202eevil", HR_REASON, CLICK, BOLD,
+        text = await check(app, "detail", "Sovereign [@click=app.quit]quit[/]\\u202eevil", HR_REASON, CLICK, BOLD,
                      "\\x1b[31mred\\x1b[0m", "[link=https://evil.example]click[/link]")
         # The watcher wrote the cluster's text into the event log too (after a reload of the record).
         await until(pilot, lambda: any(HR_MESSAGE in e.message for e in (app.screen.record.event_list() or [])),
                     "the watcher's event in the record", timeout=15)
-        check(app, "detail after the watcher's events", "Helm install failed \\x1b]52")
+        await check(app, "detail after the watcher's events", "Helm install failed \\x1b]52")
         await click_on(pilot, app, HR_REASON, "components table reason")
         await click_on(pilot, app, CLICK, "event log / components message")
         assert isinstance(app.screen, DetailScreen)
 
         # --- JSON view ---
         await press(app, "y", lambda: isinstance(app.screen, JsonViewModal) and app.screen.query_one("#json-text").display, "JSON")
-        check(app, "JSON view", CLICK, BOLD)
+        await check(app, "JSON view", CLICK, BOLD)
         await press(app, "escape", lambda: isinstance(app.screen, DetailScreen), "back to the detail")
 
         # --- confirmation dialog names the Sovereign by its FQDN ---
         await press(app, "w", lambda: isinstance(app.screen, ConfirmModal), "the reattach confirmation")
-        check(app, "confirm dialog", "[@click=app.quit]quit[/]\\u202eevil")
+        await check(app, "confirm dialog", "[@click=app.quit]quit[/]\\u202eevil")
         await click_on(pilot, app, CLICK[:10], "confirm dialog body")
         await press(app, "n", lambda: isinstance(app.screen, DetailScreen), "back to the detail")
 
@@ -217,18 +218,18 @@ async def test_hostile_text_is_inert_on_every_screen(tmp_path: Path, sim: KubeSi
         modal = app.screen
         modal.query_one("#patch-target", Select).value = "failed"
         await paste(pilot, app, REASON)  # the operator pastes a reason copied from somewhere
-        check(app, "patch dialog", "[@click=app.quit]quit[/]\\u202eevil", "[bold]op[/]\\x1b]0;pwned\\x07")
+        await check(app, "patch dialog", "[@click=app.quit]quit[/]\\u202eevil", "[bold]op[/]\\x1b]0;pwned\\x07")
         await press(app, "ctrl+s", lambda: isinstance(app.screen, DetailScreen), "the patch to apply")
         await until(pilot, lambda: "(audited)" in screen_render(app).text, "the patch toast")
-        check(app, "detail with the patch toast", "(audited)", "Status patched")
+        await check(app, "detail with the patch toast", "(audited)", "Status patched")
         await press(app, "escape", lambda: isinstance(app.screen, FleetScreen), "back to the fleet")
 
         # --- a record whose very id is hostile: detail and JSON view ---
         app.open_detail(ESC_ID)
         await until(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.record is not None, "the ESC-id detail")
-        check(app, "detail of the hostile id", "\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07id")
+        await check(app, "detail of the hostile id", "\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07id")
         await press(app, "y", lambda: isinstance(app.screen, JsonViewModal) and app.screen.query_one("#json-text").display, "JSON")
-        check(app, "JSON view of the hostile id")
+        await check(app, "JSON view of the hostile id")
         await press(app, "escape", lambda: isinstance(app.screen, DetailScreen), "back")
         await press(app, "escape", lambda: isinstance(app.screen, FleetScreen), "back to the fleet")
 
@@ -236,7 +237,7 @@ async def test_hostile_text_is_inert_on_every_screen(tmp_path: Path, sim: KubeSi
         table = app.screen.query_one(FleetTable)
         table.move_cursor(row=table.get_row_index(READY), animate=False)
         await press(app, "h", lambda: isinstance(app.screen, HandoverModal) and app.screen.record is not None, "handover checks")
-        check(app, "handover dialog", "[@click=app.quit]quit[/]\\u202eevil", "[bold red]x[/]\\x9b2J@evil.example")
+        await check(app, "handover dialog", "[@click=app.quit]quit[/]\\u202eevil", "[bold red]x[/]\\x9b2J@evil.example")
         await click_on(pilot, app, CLICK[:10], "handover dialog")
         await press(app, "escape", lambda: isinstance(app.screen, FleetScreen), "back to the fleet")
 
@@ -245,7 +246,7 @@ async def test_hostile_text_is_inert_on_every_screen(tmp_path: Path, sim: KubeSi
         audit = app.screen
         audit.query_one("#audit-table").move_cursor(row=0, animate=False)
         await pilot.pause()
-        check(app, "audit log", "[bold]op[/]\\x1b]0;pwned\\x07", f"{CLICK} because [link=https://evil.example]")
+        await check(app, "audit log", "[bold]op[/]\\x1b]0;pwned\\x07", f"{CLICK} because [link=https://evil.example]")
         await click_on(pilot, app, CLICK[:10], "audit reason")
         await press(app, "escape", lambda: isinstance(app.screen, FleetScreen), "back to the fleet")
 
@@ -289,7 +290,7 @@ async def test_the_patch_toast_naming_a_hostile_id_is_inert(tmp_path: Path) -> N
         app.screen.query_one("#patch-reason", Input).value = "plain reason"
         await press(app, "ctrl+s", lambda: isinstance(app.screen, DetailScreen) and "Status patched" in screen_render(app).text,
                     "the patch toast")
-        check(app, "the toast naming the hostile id", "Status patched", "(audited)")
+        await check(app, "the toast naming the hostile id", "Status patched", "(audited)")
 
 
 async def test_pasted_control_characters_are_not_echoed_raw(tmp_path: Path) -> None:
@@ -302,7 +303,7 @@ async def test_pasted_control_characters_are_not_echoed_raw(tmp_path: Path) -> N
                     and app.screen.query_one(FleetTable).row_count == 4, "the fleet")
         await press(app, "slash", lambda: isinstance(app.focused, Input), "the filter input")
         await paste(pilot, app, payload)
-        check(app, "the fleet filter after a paste")
+        await check(app, "the fleet filter after a paste")
         await pilot.press("escape")
         await press(app, "escape", lambda: isinstance(app.screen, FleetScreen), "the fleet")
         table = app.screen.query_one(FleetTable)
@@ -310,4 +311,4 @@ async def test_pasted_control_characters_are_not_echoed_raw(tmp_path: Path) -> N
         await press(app, "p", lambda: isinstance(app.screen, PatchStatusModal) and app.screen.version is not None, "patch")
         app.screen.query_one("#patch-reason", Input).focus()
         await paste(pilot, app, payload)
-        check(app, "the patch reason after a paste")
+        await check(app, "the patch reason after a paste")

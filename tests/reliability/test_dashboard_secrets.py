@@ -46,7 +46,7 @@ from catalyst_tui.ui.screens.fleet import FleetScreen
 from catalyst_tui.ui.screens.help import HelpScreen
 from catalyst_tui.ui.widgets.fleet_table import FleetTable
 
-from .dashboard_support import MeasuredApp, finished, press, screen_render, seed_sqlite, sovereign, svg_text, ui_config
+from .dashboard_support import MeasuredApp, finished, press, screen_render, settle, seed_sqlite, sovereign, svg_text, ui_config
 
 REPO = Path(__file__).resolve().parents[2]
 BADINPUT = REPO / "tests" / "badinput" / "data"
@@ -91,7 +91,8 @@ class Frames:
         self.app = app
         self.seen: list[tuple[str, str]] = []
 
-    def take(self, what: str, *, svg: bool = False) -> str:
+    async def take(self, what: str, *, svg: bool = False) -> str:
+        await settle(self.app)
         text = screen_render(self.app).text
         if svg:  # the SVG screenshot renders the same frame (slower): taken on a few screens
             text += "\n" + svg_text(self.app.export_screenshot())
@@ -158,15 +159,15 @@ async def test_no_secret_on_any_screen_or_log_line(tmp_path: Path, caplog: Any) 
             c.rotate_token()
             await until(pilot, lambda: st()[LIVE].phase.value == "error", "the 401")
             await pilot.pause(0.3)
-            frames.take("fleet with the watcher errors", svg=True)
+            await frames.take("fleet with the watcher errors", svg=True)
 
             for rid in (LIVE, EXEC, WRONG, HAND):
                 app.open_detail(rid)
                 await until(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.record is not None, f"detail {rid}")
-                frames.take(f"detail {rid}")
+                await frames.take(f"detail {rid}")
                 await press(app, "y", lambda: isinstance(app.screen, JsonViewModal) and app.screen.query_one("#json-text").display,
                             "the JSON view")
-                frames.take(f"JSON view {rid}", svg=rid == HAND)
+                await frames.take(f"JSON view {rid}", svg=rid == HAND)
                 json_text = app.screen.query_one("#json-text").text
                 frames.seen.append((f"JSON text {rid}", json_text))  # all of it, not only the visible part
                 await press(app, "escape", lambda: isinstance(app.screen, DetailScreen), "back")
@@ -176,30 +177,31 @@ async def test_no_secret_on_any_screen_or_log_line(tmp_path: Path, caplog: Any) 
             table = app.screen.query_one(FleetTable)
             table.move_cursor(row=table.get_row_index(HAND), animate=False)
             await press(app, "h", lambda: isinstance(app.screen, HandoverModal) and app.screen.record is not None, "handover checks")
-            frames.take("handover checks")
+            await frames.take("handover checks")
             await press(app, "ctrl+s", lambda: isinstance(app.screen, HandoverModal) and app.screen.url is not None, "the URL")
             url = app.screen.url or ""
-            frames.take("handover URL (shown once)", svg=True)
+            await until(pilot, lambda: "auth/handover?token=" in screen_render(app).text, "the URL on the screen")
+            await frames.take("handover URL (shown once)", svg=True)
             assert app.screen.query_one("#handover-url").text == url
             await press(app, "escape", lambda: isinstance(app.screen, FleetScreen), "back to the fleet")
             await pilot.pause(0.3)
-            frames.take("fleet after the handover")
+            await frames.take("fleet after the handover")
             app.open_detail(HAND)
             await until(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.record is not None
                         and app.screen.record.result is not None and app.screen.record.result.handoverFiredAt, "the detail")
-            frames.take("detail after the handover (event log)")
+            await frames.take("detail after the handover (event log)")
             await press(app, "y", lambda: isinstance(app.screen, JsonViewModal) and app.screen.query_one("#json-text").display, "JSON")
             frames.seen.append(("JSON text after the handover", app.screen.query_one("#json-text").text))
             await press(app, "escape", lambda: isinstance(app.screen, DetailScreen), "back")
             await press(app, "p", lambda: isinstance(app.screen, PatchStatusModal) and app.screen.version is not None, "patch")
-            frames.take("patch dialog")
+            await frames.take("patch dialog")
             await press(app, "escape", lambda: isinstance(app.screen, DetailScreen), "back")
             await press(app, "escape", lambda: isinstance(app.screen, FleetScreen), "the fleet")
             await press(app, "a", lambda: isinstance(app.screen, AuditScreen) and app.screen.loaded, "the audit log")
-            frames.take("audit log")
+            await frames.take("audit log")
             await press(app, "escape", lambda: isinstance(app.screen, FleetScreen), "the fleet")
             await press(app, "question_mark", lambda: isinstance(app.screen, HelpScreen), "help")
-            frames.take("help")
+            await frames.take("help")
             await press(app, "escape", lambda: isinstance(app.screen, FleetScreen), "the fleet")
 
     assert url.startswith("https://console.acme.omani.works/auth/handover?token=")
