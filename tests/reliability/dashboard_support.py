@@ -205,6 +205,8 @@ class MeasuredApp(CatalystApp):
         #: The last frames' times (bounded: the soak runs for minutes) and how many there were.
         self.frame_times: deque[float] = deque(maxlen=10_000)
         self.frames = 0
+        #: Class names of every screen a frame was made for.
+        self.screens_shown: set[str] = set()
         self._waiters: list[_Waiter] = []
 
     def _display(self, screen: Any, renderable: Any) -> None:
@@ -212,6 +214,7 @@ class MeasuredApp(CatalystApp):
             now = time.perf_counter()
             self.frame_times.append(now)
             self.frames += 1
+            self.screens_shown.add(type(screen).__name__)
             for w in list(self._waiters):
                 try:
                     ok = w.predicate()

@@ -213,6 +213,9 @@ async def test_read_only_refuses_every_mutating_key_palette_command_and_click(tm
         assert hows >= {"key", "palette"} | ({"footer"} if spec.show else set()), (scope, sid, hows)
     assert ("fleet", "handover", "key H") in refused  # the remapped key
     assert dialogs_seen == [], dialogs_seen
+    # No frame was ever made for a dialog that writes (and the refusals were on screen).
+    assert not app.screens_shown & {cls.__name__ for cls in WRITING_DIALOGS}, app.screens_shown
+    assert {"FleetScreen", "DetailScreen", "MessageModal", "CommandPalette"} <= app.screens_shown, app.screens_shown
     assert "observe" in live_status.reason or live_status.observe_only, live_status
     # Byte-identical: every table, and the file.
     assert sqlite_dump(db) == before_dump
