@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 #: A watch gives the event loop a turn after this many events read in a row.
-YIELD_EVERY = 16
+YIELD_EVERY = 64
 
 
 def utcnow() -> datetime:
