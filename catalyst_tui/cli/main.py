@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib.util
 import json
 import os
@@ -182,6 +183,19 @@ def _check_ids(ids: Sequence[str]) -> None:
 # --- commands ----------------------------------------------------------------------------------
 
 async def cmd_list(opts: RunOptions, args: argparse.Namespace) -> int:
+    # Tens of thousands of summaries, rows and JSON dicts stay alive until the output is written:
+    # the cyclic GC would traverse all of them again and again (listing 50,000 files: 6.3 -> 5.2 s)
+    # although none of them is part of a cycle. A one-shot command: collect nothing until done.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return await _list(opts, args)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+async def _list(opts: RunOptions, args: argparse.Namespace) -> int:
     async with opened_store(opts) as store:
         summaries, load_errors = await store.list_summaries()
     rows = fleet.build_rows(summaries, kubeconfigs_dir=opts.kubeconfigs_dir)
