@@ -7,6 +7,7 @@ share one implementation and the table tests need no event loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections import abc
 from typing import Any, Iterable, Mapping
 
 from .statuses import ComponentState
@@ -66,19 +67,25 @@ class Derived:
         return self.message or FALLBACK_MESSAGE[self.state]
 
 
+def _is_map(value: Any) -> bool:
+    # A watch delivers plain dicts: test that first (typing.Mapping isinstance costs ~0.4 us per call,
+    # and derive runs for every watch event).
+    return type(value) is dict or isinstance(value, abc.Mapping)
+
+
 def _as_str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
 def ready_condition(hr: Mapping[str, Any]) -> Mapping[str, Any] | None:
     status = hr.get("status")
-    if not isinstance(status, Mapping):
+    if not _is_map(status):
         return None
     conditions = status.get("conditions")
     if not isinstance(conditions, list):
         return None
     for cond in conditions:
-        if isinstance(cond, Mapping) and cond.get("type") == "Ready":
+        if _is_map(cond) and cond.get("type") == "Ready":
             return cond
     return None
 
@@ -86,7 +93,7 @@ def ready_condition(hr: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def derive_state(hr: Mapping[str, Any]) -> ComponentState:
     """``DeriveState``: only the Ready condition counts; ``spec.suspend: true`` is installed."""
     spec = hr.get("spec")
-    if isinstance(spec, Mapping) and spec.get("suspend") is True:
+    if _is_map(spec) and spec.get("suspend") is True:
         return ComponentState.INSTALLED
     cond = ready_condition(hr)
     if cond is None:
@@ -110,12 +117,12 @@ def derive_state(hr: Mapping[str, Any]) -> ComponentState:
 
 def depends_on(hr: Mapping[str, Any]) -> tuple[str, ...]:
     spec = hr.get("spec")
-    deps = spec.get("dependsOn") if isinstance(spec, Mapping) else None
+    deps = spec.get("dependsOn") if _is_map(spec) else None
     if not isinstance(deps, list):
         return ()
     out = []
     for dep in deps:
-        name = dep.get("name") if isinstance(dep, Mapping) else None
+        name = dep.get("name") if _is_map(dep) else None
         if isinstance(name, str) and name:
             out.append(component_id(name))
     return tuple(out)
@@ -124,7 +131,7 @@ def depends_on(hr: Mapping[str, Any]) -> tuple[str, ...]:
 def derive(hr: Mapping[str, Any]) -> Derived | None:
     """Read a HelmRelease object; ``None`` when it is not a bootstrap-kit (``bp-``) release."""
     meta = hr.get("metadata")
-    name = meta.get("name") if isinstance(meta, Mapping) else None
+    name = meta.get("name") if _is_map(meta) else None
     if not isinstance(name, str) or not is_bootstrap_release(name):
         return None
     cond = ready_condition(hr) or {}
