@@ -79,12 +79,10 @@ from .dashboard_support import (
 
 #: The ~63 s scenario install plays in about 6 s.
 SPEED = 10.0
-#: ``bookmarks=False`` only while the simulator can bookmark past an event it has not sent
-#: (test_a_late_simulator_loop_never_bookmarks_past_an_event_it_did_not_send, xfail until kube fixes
-#: it): under this load that race lost a final update in about one run of six. Without bookmarks
-#: the watch resumes from the last event it received and the simulator replays the rest.
+#: Bookmarks on, as in production (the simulator's bookmark race that lost an update in about one
+#: run of six is fixed: test_a_late_simulator_loop_never_bookmarks_past_an_event_it_did_not_send).
 WATCH = WatchConfig(timeout_seconds=2, connect_timeout=1.0, read_grace=0.5, list_timeout=2.0,
-                    backoff_initial=0.05, backoff_max=0.3, error_retry=0.5, bookmarks=False)
+                    backoff_initial=0.05, backoff_max=0.3, error_retry=0.5)
 PHASE1 = Phase1Config(min_components=11, late_poll_timeout=1.0, watch_timeout=90.0, first_seen_timeout=90.0)
 
 DOWN, FLAP, STORM, STALL, TOKEN, GARBAGE, PLAIN, DEAD, OK_READY, OK_FAILED = (
