@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 import stat
@@ -26,6 +27,10 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import aiosqlite
+
+# aiosqlite logs every call with its parameters at DEBUG: whole records (credentials of a hand-edited
+# record, handover URLs with their tokens). Nothing of value is lost by keeping it at INFO.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 from ..domain.components import current_states, states_from_events
 from ..domain.record import EVENT_BUFFER_CAP, Event, Record, RecordDecodeError, record_from_dict, record_to_dict
