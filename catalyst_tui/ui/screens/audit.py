@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
@@ -17,6 +17,7 @@ from .. import keymap
 from ..messages import FleetChanged
 from ..text import safe, short_time
 from ..widgets.bars import StatePanel, TitleBar
+from .common import CoalescedLoads
 
 if TYPE_CHECKING:
     from ..app import CatalystApp
@@ -41,7 +42,7 @@ def entry_cells(entry: AuditEntry, fqdn: str = "") -> list[Text]:
     ]
 
 
-class AuditScreen(Screen):
+class AuditScreen(CoalescedLoads, Screen):
     SCOPE = "audit"
     BINDINGS = keymap.bindings("audit")
     AUTO_FOCUS = "#audit-table"
@@ -51,7 +52,6 @@ class AuditScreen(Screen):
         self.record_id = record_id
         self.entries: list[AuditEntry] = []
         self.loaded = False
-        self._loading = False
 
     def compose(self) -> ComposeResult:
         where = "Audit log" if self.record_id is None else f"Audit log of {self.record_id}"
@@ -73,26 +73,6 @@ class AuditScreen(Screen):
     def _changed(self, message: FleetChanged) -> None:
         if message.delta.changed or message.delta.removed:
             self.request_load()
-
-    _reload = False
-
-    def request_load(self) -> None:
-        """Loads never overlap; a request during a load runs once after it."""
-        if self._loading:
-            self._reload = True
-            return
-        self._loading = True
-        self.load()
-
-    @work(group="audit-load", exit_on_error=False)
-    async def load(self) -> None:
-        try:
-            await self._load()
-        finally:
-            self._loading = False
-            if self._reload:
-                self._reload = False
-                self.request_load()
 
     async def _load(self) -> None:
         app = cast("CatalystApp", self.app)

@@ -8,6 +8,33 @@ if TYPE_CHECKING:
     from ..app import CatalystApp
 
 
+class CoalescedLoads:
+    """A screen whose data loads never overlap and never cancel each other: a request made during
+    a load runs once after it (a live watcher changes a record several times a second, and a
+    cancelled load would never finish). The screen implements ``async def _load()``."""
+
+    _loading = False
+    _reload = False
+
+    def request_load(self) -> None:
+        if self._loading:
+            self._reload = True
+            return
+        self._loading = True
+        self.run_worker(  # type: ignore[attr-defined]
+            self._load_coalesced(), group=f"{type(self).__name__}-load", exit_on_error=False
+        )
+
+    async def _load_coalesced(self) -> None:
+        try:
+            await self._load()  # type: ignore[attr-defined]
+        finally:
+            self._loading = False
+            if self._reload:
+                self._reload = False
+                self.request_load()
+
+
 class RecordActions:
     """Mixin for a Screen that has a "current" record (the selected row, or the detail's record)."""
 

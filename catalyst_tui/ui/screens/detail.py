@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, cast
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
@@ -26,7 +26,7 @@ from ..text import ago, bar, duration, safe, short_time, text_key, truncate, upd
 from ..widgets.bars import StatePanel, TitleBar
 from ..widgets.components_table import ComponentsTable
 from ..widgets.event_log import EventLog
-from .common import RecordActions
+from .common import CoalescedLoads, RecordActions
 
 if TYPE_CHECKING:
     from ..app import CatalystApp
@@ -41,7 +41,7 @@ def _cycle(options: list, current):  # noqa: ANN001, ANN202
     return values[(i + 1) % len(values)]
 
 
-class DetailScreen(RecordActions, Screen):
+class DetailScreen(CoalescedLoads, RecordActions, Screen):
     SCOPE = "detail"
     BINDINGS = keymap.bindings("detail")
     AUTO_FOCUS = "#components"
@@ -79,31 +79,9 @@ class DetailScreen(RecordActions, Screen):
         self.query_one("#detail-state", StatePanel).show_loading(f"record {self.record_id}")
         for wid in ("#summary", "#components-head", "#components", "#component-detail", "#events-head", "#events"):
             self.query_one(wid).display = False
-        self.load()
+        self.request_load()
 
     # --- data --------------------------------------------------------------------------------
-    _loading = False
-    _reload = False
-
-    def request_load(self) -> None:
-        """Read the record again; loads never overlap and never cancel each other (a live
-        watcher changes the record several times a second), the last request is honoured."""
-        if self._loading:
-            self._reload = True
-            return
-        self._loading = True
-        self.load()
-
-    @work(group="detail-load", exit_on_error=False)
-    async def load(self) -> None:
-        try:
-            await self._load()
-        finally:
-            self._loading = False
-            if self._reload:
-                self._reload = False
-                self.request_load()
-
     async def _load(self) -> None:
         state = self.query_one("#detail-state", StatePanel)
         try:
