@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import sys
@@ -15,6 +14,8 @@ import pytest
 from catalyst_tui.cli.main import main
 from catalyst_tui.domain.record import Record, record_to_dict, to_catalyst_json
 from catalyst_tui.store.urls import open_store
+
+from tests.storedump import dump_store, get_record, run  # noqa: F401  (shared helpers)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,37 +89,10 @@ def fleet_records(kdir: Path) -> list[Record]:
     ]
 
 
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
-
-
 async def _seed(url: str, records: list[Record]) -> None:
     async with open_store(url) as store:
         for rec in records:
             await store.create(rec)
-
-
-async def _dump(url: str) -> dict[str, Any]:
-    async with open_store(url, read_only=True) as store:
-        summaries, errors = await store.list_summaries()
-        recs = {}
-        for s in summaries:
-            v = await store.get(s.id)
-            recs[s.id] = (v.version, to_catalyst_json(v.record))
-        audit = [e.to_json() for e in await store.audit_list()]
-    return {"records": recs, "audit": audit, "errors": [(e.path, e.reason) for e in errors]}
-
-
-def dump_store(url: str) -> dict[str, Any]:
-    """Everything observable in a store: records (with versions) and the audit trail."""
-    return run(_dump(url))
-
-
-def get_record(url: str, rid: str) -> Record:
-    async def go() -> Record:
-        async with open_store(url, read_only=True) as store:
-            return (await store.get(rid)).record
-    return run(go())
 
 
 def audit_entries(url: str) -> list[dict]:

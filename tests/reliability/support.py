@@ -8,7 +8,6 @@ catalyst-api directory), the CLI through ``catalyst_tui.cli.main.main`` (in-proc
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -21,6 +20,8 @@ from typing import Any, Iterable
 
 from catalyst_tui.domain.record import Record, loads_record, to_catalyst_json
 from catalyst_tui.store.urls import open_store
+
+from tests.storedump import dump_store, get_record, run  # noqa: F401  (shared helpers)
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -62,10 +63,6 @@ def store_url(tmp_path: Path, backend: str, name: str = "store") -> str:
 def store_path(url: str) -> Path:
     """The file (SQLite) or directory (catalyst-dir) a store URL of :func:`store_url` names."""
     return Path(url.split("://", 1)[1])
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
 
 
 def base_record(rid: str, status: str = "phase1-watching", **top: Any) -> dict[str, Any]:
@@ -124,30 +121,6 @@ def write_catalyst_file(directory: Path, data: dict[str, Any] | Record) -> Path:
     path.write_text(to_catalyst_json(rec), encoding="utf-8")
     os.chmod(path, 0o600)
     return path
-
-
-async def _dump(url: str) -> dict[str, Any]:
-    async with open_store(url, read_only=True) as store:
-        summaries, errors = await store.list_summaries()
-        recs = {}
-        for s in summaries:
-            v = await store.get(s.id)
-            recs[s.id] = (v.version, to_catalyst_json(v.record))
-        audit = [e.to_json() for e in await store.audit_list()]
-    return {"records": recs, "audit": audit, "errors": [(e.path, e.reason) for e in errors]}
-
-
-def dump_store(url: str) -> dict[str, Any]:
-    """Everything observable through the store API: records with versions, audit, load errors."""
-    return run(_dump(url))
-
-
-def get_record(url: str, rid: str) -> Record:
-    async def go() -> Record:
-        async with open_store(url, read_only=True) as store:
-            return (await store.get(rid)).record
-
-    return run(go())
 
 
 def audit_list(url: str, rid: str | None = None) -> list[Any]:
