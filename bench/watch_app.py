@@ -86,21 +86,27 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
     from textual._compositor import CompositorUpdate
 
     from catalyst_tui.service.supervisor import Supervisor
+    from catalyst_tui.service.threaded import SupervisorThread
     from catalyst_tui.ui.app import CatalystApp
     from catalyst_tui.ui.config import UiConfig
     from catalyst_tui.ui.widgets.fleet_table import FleetTable
 
     t_proc = time.monotonic()
-    store = CountingSQLiteStore(plan["store"])
+    # As the dashboard runs it (ui.app.default_supervisor): the supervisor on its own thread and
+    # loop with its own connection to the store file; the counting store is the supervisor's.
+    store = SQLiteStore(plan["store"])
     watched = [rid for rid, _cid in plan["records"]]
     outcomes: dict[str, float] = {}
 
-    def on_progress(p: Any) -> None:
+    def on_progress(p: Any) -> None:  # on the supervisor's thread: the time it was persisted
         if p.kind == "outcome" and p.record_id in plan["expect"]:
             outcomes.setdefault(p.record_id, time.monotonic())
 
-    sup = Supervisor(store, holder="bench@watch_app", kubeconfigs_dir=plan["kubeconfigs_dir"], signer=None)
-    sup.add_progress_listener(on_progress)
+    sup = SupervisorThread(
+        lambda: CountingSQLiteStore(plan["store"]),
+        lambda s: Supervisor(s, holder="bench@watch_app", kubeconfigs_dir=plan["kubeconfigs_dir"], signer=None),
+    )
+    sup.add_progress_listener(on_progress, on_supervisor_thread=True)
     app = CatalystApp(store, supervisor=sup, operator="bench", kubeconfigs_dir=plan["kubeconfigs_dir"],
                       config=UiConfig(cursor_blink=False, animations=False), own_store=True, own_supervisor=True)
     out: dict[str, Any] = {}
@@ -183,7 +189,9 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
         stop_keys.clear()
         timeouts = 0
 
-        before = store.snapshot()
+        counting = sup.supervisor.store
+        assert isinstance(counting, CountingSQLiteStore)
+        before = counting.snapshot()
         profiler = None
         if os.environ.get("BENCH_PROFILE"):
             from pyinstrument import Profiler
@@ -213,7 +221,7 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
         if profiler is not None:
             profiler.stop()
             Path(os.environ["BENCH_PROFILE"]).write_text(profiler.output_text(unicode=False, color=False, show_all=False))
-        after = store.snapshot()
+        after = counting.snapshot()
         out.update({
             "t_go": t_go,
             "publish_s": go["publish_s"],

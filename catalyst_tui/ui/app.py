@@ -336,10 +336,20 @@ def _option(options: Any, name: str, default: Any = None) -> Any:
 def default_signer_factory(key_path: str | None) -> Callable[[], Any]:
     """Load (or create) the handover key only when an operator actually mints a URL."""
 
-    def factory() -> Any:
-        from ..handover.keys import HandoverSigner
+    import threading
 
-        return HandoverSigner.load_or_generate(key_path)
+    lock = threading.Lock()
+    loaded: list[Any] = []
+
+    def factory() -> Any:
+        # The dashboard and the supervisor's thread may both need it first at the same moment:
+        # one key, generated once.
+        with lock:
+            if not loaded:
+                from ..handover.keys import HandoverSigner
+
+                loaded.append(HandoverSigner.load_or_generate(key_path))
+            return loaded[0]
 
     return factory
 
@@ -347,19 +357,31 @@ def default_signer_factory(key_path: str | None) -> Callable[[], Any]:
 def default_supervisor(
     store: RecordStore, options: Any, *, kubeconfigs_dir: str, operator: str, read_only: bool, signer: Any
 ) -> Any:
-    """The watcher supervisor when this build has one, else None (the dashboard works without)."""
+    """The watcher supervisor when this build has one, else None (the dashboard works without).
+
+    It runs on a thread and event loop of its own with its own connection to the same store
+    (:class:`~catalyst_tui.service.threaded.SupervisorThread`): a flood of watch events must not
+    hold the keys. A store that cannot be opened a second time gets it on the app's loop."""
     try:
         from ..service.supervisor import Supervisor
+        from ..service.threaded import SupervisorThread
     except ImportError:  # pragma: no cover - a partial build
         return None
     import socket
 
     # A lease holder names the operator and this process (two dashboards of one operator differ).
     holder = f"{operator}@{socket.gethostname()}:{os.getpid()}"
-    return Supervisor(
-        store, holder=holder, kubeconfigs_dir=kubeconfigs_dir, read_only=read_only,
-        take_over=bool(_option(options, "take_over", False)), signer=signer,
-    )
+    take_over = bool(_option(options, "take_over", False))
+
+    def make(s: RecordStore) -> Supervisor:
+        return Supervisor(s, holder=holder, kubeconfigs_dir=kubeconfigs_dir, read_only=read_only,
+                          take_over=take_over, signer=signer)
+
+    from ..store.urls import reopen_store
+
+    if reopen_store(store) is None:
+        return make(store)
+    return SupervisorThread(lambda: reopen_store(store), make)  # type: ignore[arg-type,return-value]
 
 
 async def run_dashboard_async(

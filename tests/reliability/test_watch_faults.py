@@ -1,7 +1,7 @@
 """Watch faults through the simulator, with the dashboard on top (issue 6, item 4).
 
-One real :class:`~catalyst_tui.service.supervisor.Supervisor` (inside the real dashboard, as the
-operator runs it) watches ten Sovereigns with kubernetes_asyncio over loopback. Their simulated
+One real :class:`~catalyst_tui.service.supervisor.Supervisor` (inside the real dashboard, on its own thread as
+the operator runs it) watches ten Sovereigns with kubernetes_asyncio over loopback. Their simulated
 API servers suffer, each its own fault, while two healthy ones beside them install and fail as
 scripted:
 
@@ -57,6 +57,7 @@ from catalyst_tui.kube.simulator import ThreadedSimulator, write_kubeconfig
 from catalyst_tui.kube.state import WatchPhase
 from catalyst_tui.kube.watcher import WatchConfig
 from catalyst_tui.service.supervisor import Progress, Supervisor
+from catalyst_tui.service.threaded import SupervisorThread
 from catalyst_tui.store.sqlite import SQLiteStore
 from catalyst_tui.ui.screens.detail import DetailScreen
 from catalyst_tui.ui.screens.fleet import FleetScreen
@@ -102,7 +103,7 @@ PUSH_P95_BOUND = 2.0  # seconds, enter -> detail screen with its record / escape
 class Trouble:
     """What the supervisor reported as watch trouble, with the WatcherStatus at that moment."""
 
-    def __init__(self, sup: Supervisor) -> None:
+    def __init__(self, sup: SupervisorThread) -> None:
         self.sup = sup
         self.seen: dict[str, list[tuple[str, str, WatchPhase, str]]] = defaultdict(list)
 
@@ -160,12 +161,14 @@ class FaultWorld:
             if ts is not None:
                 ts.stop()
 
-    def supervisor(self, store: SQLiteStore, signer: Any, **kw: Any) -> Supervisor:
+    def supervisor(self, store: SQLiteStore, signer: Any, **kw: Any) -> SupervisorThread:
+        """As the dashboard runs it (``ui.app.default_supervisor``): on its own thread and loop,
+        with its own connection to the store file."""
         params: dict[str, Any] = dict(holder="alice@faults", kubeconfigs_dir=str(self.kdir), signer=signer, phase1=PHASE1,
                                       watch=WATCH, lease_ttl=3.0, flush_interval=0.1, tick_interval=0.05,
                                       observe_check_interval=0.5)
         params.update(kw)
-        return Supervisor(store, **params)
+        return SupervisorThread(lambda: SQLiteStore(store.path), lambda s: Supervisor(s, **params))
 
     # --- the fault script (runs beside the dashboard) -------------------------------------------
     async def call(self, fn: Any, *args: Any, **kw: Any) -> Any:
@@ -319,7 +322,8 @@ async def test_faulty_clusters_recover_or_show_their_error_and_the_dashboard_kee
         store = SQLiteStore(world.db)
         sup = world.supervisor(store, signer_factory(tmp_path))
         trouble = Trouble(sup)
-        sup.add_progress_listener(trouble)
+        # On the supervisor's thread: the WatcherStatus is read at the moment of the report.
+        sup.add_progress_listener(trouble, on_supervisor_thread=True)
         app = MeasuredApp(store, supervisor=sup, operator="alice", config=ui_config(), signer=signer_factory(tmp_path),
                           kubeconfigs_dir=str(world.kdir), store_label="sqlite:///faults.db")
         keys: list[float] = []
@@ -554,10 +558,11 @@ async def test_soak_memory_does_not_grow_under_continuous_faults(tmp_path: Path,
         recs += [finished(f"f1e1{i:012x}", f"done{i:03d}") for i in range(FINISHED)]
         await seed_sqlite(db, recs)
         store = SQLiteStore(db)
-        sup = Supervisor(store, holder="alice@soak", kubeconfigs_dir=str(kdir), signer=None,
-                         phase1=Phase1Config(min_components=11, late_poll_timeout=5.0, watch_timeout=duration * 10,
-                                             first_seen_timeout=duration * 10),
-                         watch=WATCH, lease_ttl=3.0, flush_interval=0.1, tick_interval=0.05)
+        sup = SupervisorThread(lambda: SQLiteStore(db), lambda s: Supervisor(
+            s, holder="alice@soak", kubeconfigs_dir=str(kdir), signer=None,
+            phase1=Phase1Config(min_components=11, late_poll_timeout=5.0, watch_timeout=duration * 10,
+                                first_seen_timeout=duration * 10),
+            watch=WATCH, lease_ttl=3.0, flush_interval=0.1, tick_interval=0.05))
         app = MeasuredApp(store, supervisor=sup, operator="alice", config=ui_config(), kubeconfigs_dir=str(kdir),
                           store_label="sqlite:///soak.db")
         samples: list[tuple[float, float]] = []
