@@ -74,6 +74,7 @@ class SupervisorThread:
         self._progress: list[tuple[asyncio.AbstractEventLoop | None, Callable[[Progress], None]]] = []
         self._lock = threading.Lock()
         self._starting: asyncio.Task[None] | None = None
+        self._progress_hooked = False
         self._stop_requested = False
 
     # --- what the dashboard reads ----------------------------------------------------------------
@@ -130,6 +131,11 @@ class SupervisorThread:
         entry = (loop, callback)
         with self._lock:
             self._progress.append(entry)
+            sup = self._sup
+            if sup is not None and not self._progress_hooked:
+                # (list.append: safe beside the supervisor's thread, which iterates a copy)
+                self._progress_hooked = True
+                sup.add_progress_listener(self._progressed)
 
         def remove() -> None:
             with self._lock, contextlib.suppress(ValueError):
@@ -212,8 +218,12 @@ class SupervisorThread:
             await store.open()
             sup = self._make_supervisor(store)
             sup.add_listener(self._changed)
-            sup.add_progress_listener(self._progressed)
-            self._store, self._sup = store, sup
+            with self._lock:
+                # Progress items (one per transition) are built only when somebody listens.
+                if self._progress:
+                    self._progress_hooked = True
+                    sup.add_progress_listener(self._progressed)
+                self._store, self._sup = store, sup
             if self._stop_requested:
                 raise SupervisorError("stopped before the watchers started")
             self._starting = asyncio.create_task(sup.start(), name="supervisor-start")

@@ -152,3 +152,22 @@ async def test_stop_while_the_restart_rules_run(sim: KubeSimulator, sqlite_store
     assert not sup.running
     assert not [t for t in threading.enumerate() if t.name == "catalyst-supervisor"]
     assert await sqlite_store.leases() == {}
+
+
+async def test_progress_is_built_only_when_somebody_listens(sim: KubeSimulator, sqlite_store, tmp_path: Path) -> None:
+    await add_sovereign(sim, sqlite_store, tmp_path)
+    sup = threaded(sqlite_store, tmp_path)
+    await sup.start()
+    try:
+        inner = sup.supervisor
+        assert inner is not None and inner._progress == []  # nobody listens: no Progress per transition
+        got: list[Progress] = []
+        sup.add_progress_listener(got.append)
+        assert len(inner._progress) == 1
+        sup.add_progress_listener(lambda p: None)
+        assert len(inner._progress) == 1  # hooked once
+        await wait_for(lambda: sup.statuses()[RID].synced, 5, "synced")
+        sim.play(RID, "install")
+        await wait_for(lambda: any(p.kind == "outcome" for p in got), 10, "outcome progress")
+    finally:
+        await sup.stop()
