@@ -29,7 +29,9 @@ import json
 import os
 import stat
 import tempfile
+import threading
 import time
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from types import UnionType
@@ -79,6 +81,31 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
 #: is at least this old at the time it was read: file timestamps tick coarsely (a few ms), so a
 #: rewrite with the same size right after a read could otherwise keep every part of the key.
 CACHE_SETTLE_NS = 2_000_000_000
+
+
+class _SharedListing:
+    """One directory's listing cache (see ``CatalystDirStore._list_sync``), shared by every store
+    instance of this process on the same directory with the same settings: the dashboard's store
+    and the supervisor's own store (another thread) then read each file once, not once each. The
+    lock makes a listing that starts while another runs wait for it and reuse what it read."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        #: file name -> ((inode, size, mtime_ns, ctime_ns), Summary or LoadError)
+        self.entries: dict[str, tuple[tuple[int, int, int, int], Summary | LoadError]] = {}
+
+
+#: (real directory, directory as spelled, max_record_bytes) -> its cache while a store uses it.
+_SHARED_LISTINGS: "weakref.WeakValueDictionary[tuple[str, str, int], _SharedListing]" = weakref.WeakValueDictionary()
+_SHARED_LISTINGS_LOCK = threading.Lock()
+
+
+def _shared_listing(key: tuple[str, str, int]) -> _SharedListing:
+    with _SHARED_LISTINGS_LOCK:
+        shared = _SHARED_LISTINGS.get(key)
+        if shared is None:
+            shared = _SHARED_LISTINGS[key] = _SharedListing()
+        return shared
 
 
 class _Unreadable(Exception):
@@ -295,8 +322,8 @@ class CatalystDirStore(RecordStore):
         self.writable = False
         self._real: str = ""
         self._opened = False
-        #: file name -> ((inode, size, mtime_ns, ctime_ns), Summary or LoadError): see _list_sync.
-        self._listing_cache: dict[str, tuple[tuple[int, int, int, int], Summary | LoadError]] = {}
+        #: the listing cache, shared with the other instances on this directory (set by open).
+        self._listing: _SharedListing = _SharedListing()
 
     # --- open / close ----------------------------------------------------------------------------
     def _open_sync(self) -> None:
@@ -313,6 +340,7 @@ class CatalystDirStore(RecordStore):
         if not os.access(d, os.R_OK | os.X_OK):
             raise StoreUnavailable(f"{d}: directory is not readable")
         self._real = os.path.realpath(d)
+        self._listing = _shared_listing((self._real, str(d), self.max_record_bytes))
         self.writable = False if self.read_only else self._probe()
 
     def _probe(self) -> bool:
@@ -461,14 +489,20 @@ class CatalystDirStore(RecordStore):
         the file's (inode, size, mtime_ns, ctime_ns): a later listing re-reads only the files that
         changed (an atomic rewrite is a new inode; an in-place one moves the times). Entries for
         files changed less than :data:`CACHE_SETTLE_NS` before they were read are not kept, and
-        symlinks are always read again (their target may change without touching the link)."""
+        symlinks are always read again (their target may change without touching the link).
+        The cache is shared with the other store instances on this directory (:class:`_SharedListing`)."""
+        listing = self._listing
+        with listing.lock:
+            return self._list_locked(listing)
+
+    def _list_locked(self, listing: _SharedListing) -> tuple[list[Summary], list[LoadError]]:
         summaries: list[Summary] = []
         errors: list[LoadError] = []
         try:
             entries = list(os.scandir(self.dir))
         except OSError as exc:
             raise StoreUnavailable(f"{self.dir}: cannot list directory: {exc.strerror or exc}") from None
-        old_cache = self._listing_cache
+        old_cache = listing.entries
         cache: dict[str, tuple[tuple[int, int, int, int], Summary | LoadError]] = {}
         settled_before = time.time_ns() - CACHE_SETTLE_NS
         dir_s = str(self.dir)
@@ -521,7 +555,7 @@ class CatalystDirStore(RecordStore):
                 summaries.append(outcome)
             if fst is not None and max(fst.st_mtime_ns, fst.st_ctime_ns) < settled_before:
                 cache[name] = ((fst.st_ino, fst.st_size, fst.st_mtime_ns, fst.st_ctime_ns), outcome)
-        self._listing_cache = cache
+        listing.entries = cache
         summaries.sort(key=lambda s: (s.startedAt or "", s.id))
         errors.sort(key=lambda e: e.path)
         return summaries, errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -133,3 +134,38 @@ async def test_symlinks_are_always_followed_again(tmp_path, settled) -> None:
         os.rename(tmp, d / "r1.json")
         assert (await orgs(s))["r1"] == "org B"
         assert (await s.get("r1")).record.request.orgName == "org B"
+
+
+async def test_instances_on_one_directory_share_what_was_read(tmp_path, settled) -> None:
+    """The dashboard's store and the supervisor's own store (another thread) read each file once."""
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(4):
+        write(d, f"r{i}", f"org {i}")
+    tick()
+    async with Counting(d, read_only=True) as a, Counting(d, read_only=True) as b:
+        assert await orgs(a) == {f"r{i}": f"org {i}" for i in range(4)}
+        assert await orgs(b) == {f"r{i}": f"org {i}" for i in range(4)}
+        assert sorted(a.decoded) == [f"r{i}" for i in range(4)] and b.decoded == []
+        write(d, "r1", "org X")
+        tick()
+        assert (await orgs(b))["r1"] == "org X" and b.decoded == ["r1"]
+        assert (await orgs(a))["r1"] == "org X" and a.decoded.count("r1") == 1
+        # Other settings (a smaller size limit) or another spelling of the path: not shared.
+        async with Counting(d, read_only=True, max_record_bytes=10) as small:
+            summaries, errors = await small.list_summaries()
+            assert summaries == [] and len(errors) == 4 and "size limit" in errors[0].reason
+
+
+async def test_concurrent_listings_of_one_directory_read_each_file_once(tmp_path, settled) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(30):
+        write(d, f"r{i:02d}", f"org {i}")
+    tick()
+    async with Counting(d, read_only=True) as a, Counting(d, read_only=True) as b:
+        got = await asyncio.gather(*(s.list_summaries() for s in (a, b, a, b)))
+        for summaries, errors in got:
+            assert errors == [] and [x.orgName for x in summaries] == [x.orgName for x in got[0][0]]
+            assert len(summaries) == 30
+        assert sorted(a.decoded + b.decoded) == sorted(f"r{i:02d}" for i in range(30))
