@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from catalyst_tui.cli.main import json_array_text, json_text, terminal_safe_json
 from catalyst_tui.kube.state import WatcherStatus, WatchPhase
 from catalyst_tui.service.fleet import build_row, build_rows
@@ -69,3 +71,46 @@ def test_the_resume_decision_is_computed_only_where_it_decides_stale(tmp_path: P
 def test_stale_row_from_the_cli_fixture_still_reads_stale(cli, db) -> None:
     rows = json.loads(cli(db, "list", "--json").out)
     assert next(row for row in rows if row["id"] == STALE)["stale"] is True
+
+
+def test_rows_are_built_with_every_field_and_equal_the_dataclass_constructor(tmp_path: Path) -> None:
+    """build_row fills the frozen FleetRow's __dict__ directly (start-up speed): every field, the
+    same values and equality as the dataclass constructor."""
+    import dataclasses
+
+    from catalyst_tui.service.fleet import FleetRow
+
+    s = summ("r1", "ready", sovereignFQDN="a.example", orgName="Org", region="fsn1", startedAt="2026-01-02T03:04:05Z",
+             finishedAt="0001-01-01T00:00:00Z", error="\nboom\nmore", component_states={"a": "installed", "b": "pending"},
+             handoverFiredAt="2026-01-02T04:00:00Z", events_count=3, last_event_time="2026-01-02T03:30:00Z")
+    row = build_row(s, kubeconfigs_dir=str(tmp_path))
+    names = [f.name for f in dataclasses.fields(FleetRow)]
+    assert sorted(vars(row)) == sorted(names)
+    again = FleetRow(**{n: getattr(row, n) for n in names})
+    assert again == row and hash(again) == hash(row) and repr(again) == repr(row)
+    assert (row.started, row.finished, row.error, row.installed, row.total) == ("2026-01-02T03:04:05Z", None, "boom", 1, 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        row.status = "failed"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("status", ["phase1-watching", "ready", "provisioning", "failed"])
+@pytest.mark.parametrize("kubeconfig", ["", "recorded", "missing"])
+@pytest.mark.parametrize("finished", [None, "2026-01-02T03:04:05Z"])
+@pytest.mark.parametrize("conventional", [False, True])
+def test_the_gate_view_decides_like_the_record_model(tmp_path: Path, status: str, kubeconfig: str,
+                                                     finished: str | None, conventional: bool) -> None:
+    """Rows decide 'stale' from a GateView of the summary (no pydantic model); the decision is the
+    one the restart rules give for the light Record."""
+    from catalyst_tui.domain.restart import resume_decision
+    from catalyst_tui.service.fleet import GateView, light_record
+
+    kdir = tmp_path / "kc"
+    kdir.mkdir()
+    recorded = tmp_path / "recorded.yaml"
+    recorded.write_text("x")
+    if conventional:
+        (kdir / "r1.yaml").write_text("x")
+    path = {"": "", "recorded": str(recorded), "missing": str(tmp_path / "nope.yaml")}[kubeconfig]
+    s = summ("r1", status, kubeconfigPath=path, phase1FinishedAt=finished)
+    assert resume_decision(GateView.of(s), kubeconfigs_dir=str(kdir)) == resume_decision(light_record(s), kubeconfigs_dir=str(kdir))
+    assert build_row(s, kubeconfigs_dir=str(kdir)).resume == resume_decision(light_record(s), kubeconfigs_dir=str(kdir))
