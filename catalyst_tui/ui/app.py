@@ -13,6 +13,7 @@ with its exit code before the terminal is taken over.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from datetime import datetime, timezone
 from functools import partial
@@ -217,6 +218,8 @@ class CatalystApp(App[int]):
         try:
             delta = await self.fleet.poll(force=force, now=self.now(), store=store)
             self._broadcast(FleetChanged(delta))
+            if _startup_gc_paused and self.fleet.loaded:
+                self.call_after_refresh(end_startup_gc_pause)
         finally:
             self._polling = False
         if self._poll_again:
@@ -445,4 +448,38 @@ def trust_the_terminal_size(env: dict[str, str] | None = None) -> None:
 
 def run_dashboard(store_url: str | None = None, options: Any = None, **kwargs: Any) -> int:
     """The CLI's no-command path: ``catalyst-tui [--store URL] [--read-only] …``."""
-    return asyncio.run(run_dashboard_async(store_url, options, **kwargs))
+    pause_gc_until_first_paint()
+    try:
+        return asyncio.run(run_dashboard_async(store_url, options, **kwargs))
+    finally:
+        end_startup_gc_pause()
+
+
+# --- start-up GC ---------------------------------------------------------------------------------
+
+_startup_gc_paused = False
+
+
+def pause_gc_until_first_paint() -> None:
+    """No cyclic GC from the dashboard's start until the fleet is first on screen.
+
+    Textual's start and the first fleet (10,000 summaries and rows, their sort keys) allocate a
+    few hundred thousand long-lived objects; the collector walked them again and again on the way
+    to the first paint (~60 ms of a ~0.7 s start-up). At the first paint :func:`end_startup_gc_pause`
+    moves everything alive then to the permanent generation (``gc.freeze``) and switches the GC
+    back on: later collections no longer walk the start-up objects either (a full collection of
+    them costs ~80 ms on the UI loop). What that keeps of the start-up's cyclic garbage is bounded
+    and one-off (~12,000 objects measured, a few MB). Only the real entry point pauses (tests that
+    build apps in one process keep a normal GC)."""
+    global _startup_gc_paused
+    if gc.isenabled() and not _startup_gc_paused:
+        gc.disable()
+        _startup_gc_paused = True
+
+
+def end_startup_gc_pause() -> None:
+    global _startup_gc_paused
+    if _startup_gc_paused:
+        _startup_gc_paused = False
+        gc.freeze()
+        gc.enable()

@@ -57,3 +57,41 @@ async def test_polls_rebuild_changed_rows_and_periodically_the_watching_ones(fle
         await store.append_events(fleet.TOFU, [Event.make("tofu", "info", "apply progressing", at=fleet.NOW)])
         delta = await state.poll(now=fleet.NOW)
         assert built == [fleet.TOFU] and delta.changed == {fleet.TOFU}
+
+
+async def test_polls_number_the_states_they_make(fleet_db: Path, volume: Path) -> None:
+    """FleetState.generation moves with every poll that changed something (screens compare it with
+    what they drew); an idle poll keeps it."""
+    async with SQLiteStore(fleet_db) as store:
+        state = FleetState(store, kubeconfigs_dir=fleet.KUBECONFIGS, stat=fleet.volume_stat(volume))
+        first = await state.poll(now=fleet.NOW)
+        assert first.generation == state.generation == 1
+        idle = await state.poll(now=fleet.NOW)
+        assert idle.empty and idle.generation == state.generation == 1
+        from catalyst_tui.domain.record import Event
+
+        await store.append_events(fleet.TOFU, [Event.make("tofu", "info", "apply progressing", at=fleet.NOW)])
+        moved = await state.poll(now=fleet.NOW)
+        assert moved.changed == {fleet.TOFU} and moved.generation == state.generation == 2
+
+
+def test_gc_pauses_nest_and_end_with_the_last_one() -> None:
+    import gc
+
+    assert gc.isenabled()
+    outer = fleet_state.gc_paused()
+    inner = fleet_state.gc_paused()
+    outer.__enter__()
+    inner.__enter__()
+    assert not gc.isenabled()
+    outer.__exit__(None, None, None)  # overlapping, not nested: the other one still runs
+    assert not gc.isenabled()
+    inner.__exit__(None, None, None)
+    assert gc.isenabled()
+    gc.disable()  # switched off by someone else (a one-shot CLI command): stays off
+    try:
+        with fleet_state.gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
