@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
-
-from . import statuses
+if TYPE_CHECKING:
+    from .record_models import Event, Record, RegionSpec, Request, Result, _Model  # noqa: F401
 
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -90,161 +89,32 @@ def format_event_time(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, validate_assignment=True)
-
-    #: JSON keys that Go marks ``omitempty``: dropped on write when empty.
-    OMITEMPTY: ClassVar[frozenset[str]] = frozenset()
-    #: Go pointer fields with ``omitempty``: dropped only when nil (an empty struct is written).
-    OMIT_NIL: ClassVar[frozenset[str]] = frozenset()
+#: The model classes, defined in :mod:`.record_models` and imported on first use (module
+#: ``__getattr__`` below): importing this module for its functions and constants costs no pydantic.
+_MODEL_NAMES = frozenset({"_Model", "RegionSpec", "Request", "Result", "Event", "Record"})
 
 
-class RegionSpec(_Model):
-    provider: StrictStr = ""
-    cloudRegion: StrictStr = ""
-    controlPlaneSize: StrictStr = ""
-    workerSize: StrictStr = ""
-    workerCount: StrictInt = 0
+_models_loaded = False
 
 
-class Request(_Model):
-    orgName: StrictStr = ""
-    orgEmail: StrictStr = ""
-    sovereignFQDN: StrictStr = ""
-    sovereignDomainMode: StrictStr = ""
-    sovereignPoolDomain: StrictStr = ""
-    sovereignSubdomain: StrictStr = ""
-    hetznerToken: StrictStr = ""
-    hetznerProjectID: StrictStr = ""
-    region: StrictStr = ""
-    controlPlaneSize: StrictStr = ""
-    workerSize: StrictStr = ""
-    workerCount: StrictInt = 0
-    haEnabled: StrictBool = False
-    regions: list[RegionSpec] | None = None
-    sshPublicKey: StrictStr = ""
-    dynadotKey: StrictStr = ""
-    dynadotSecret: StrictStr = ""
-    registrarToken: StrictStr = ""
+def _load_models() -> None:
+    """Bind the model classes as globals of this module (once; then no ``__getattr__`` runs)."""
+    global _models_loaded
+    if _models_loaded:
+        return
+    from . import record_models
 
-    OMITEMPTY: ClassVar[frozenset[str]] = frozenset(
-        {
-            "orgName", "orgEmail", "sovereignFQDN", "sovereignDomainMode", "sovereignPoolDomain",
-            "sovereignSubdomain", "hetznerToken", "hetznerProjectID", "region", "controlPlaneSize",
-            "workerSize", "workerCount", "haEnabled", "regions", "sshPublicKey", "dynadotKey",
-            "dynadotSecret", "registrarToken",
-        }
-    )
+    g = globals()
+    for name in _MODEL_NAMES:
+        g.setdefault(name, getattr(record_models, name))
+    _models_loaded = True
 
 
-class Result(_Model):
-    sovereignFQDN: StrictStr = ""
-    controlPlaneIP: StrictStr = ""
-    loadBalancerIP: StrictStr = ""
-    consoleURL: StrictStr = ""
-    gitopsRepoURL: StrictStr = ""
-    kubeconfigPath: StrictStr = ""
-    componentStates: dict[str, StrictStr] | None = None
-    phase1FinishedAt: StrictStr | None = None
-    phase1Outcome: StrictStr = ""
-    phase1Substate: StrictStr = ""
-    handoverFiredAt: StrictStr | None = None
-    handoverURL: StrictStr = ""
-
-    OMITEMPTY: ClassVar[frozenset[str]] = frozenset(
-        {
-            "kubeconfigPath", "componentStates", "phase1FinishedAt", "phase1Outcome",
-            "phase1Substate", "handoverFiredAt", "handoverURL", "consoleLoadBalancerIP",
-        }
-    )
-    OMIT_NIL: ClassVar[frozenset[str]] = frozenset({"phase1FinishedAt", "handoverFiredAt"})
-
-
-class Event(_Model):
-    time: StrictStr = ""
-    phase: StrictStr = ""
-    level: StrictStr = "info"
-    message: StrictStr = ""
-    component: StrictStr = ""
-    state: StrictStr = ""
-    dependsOn: list[StrictStr] | None = None
-
-    OMITEMPTY: ClassVar[frozenset[str]] = frozenset({"component", "state", "dependsOn"})
-
-    @classmethod
-    def make(cls, phase: str, level: str, message: str, *, at: datetime, **extra: Any) -> "Event":
-        """Build a new event; only the keys passed are set, as Go's omitempty would write them."""
-        data: dict[str, Any] = {"time": format_event_time(at), "phase": phase, "level": level, "message": message}
-        data.update({k: v for k, v in extra.items() if v not in (None, "", [])})
-        return cls.model_validate(data)
-
-
-class Record(_Model):
-    id: StrictStr
-    status: StrictStr
-    request: Request = Field(default_factory=Request)
-    result: Result | None = None
-    error: StrictStr = ""
-    startedAt: StrictStr = GO_ZERO_TIME
-    finishedAt: StrictStr = GO_ZERO_TIME
-    events: list[Event] | None = None
-    pdmReservationToken: StrictStr = ""
-    pdmPoolDomain: StrictStr = ""
-    pdmSubdomain: StrictStr = ""
-    kubeconfigBearerHash: StrictStr = ""
-    adoptedAt: StrictStr | None = None
-    ownerEmail: StrictStr = ""
-
-    OMITEMPTY: ClassVar[frozenset[str]] = frozenset(
-        {
-            "result", "error", "pdmReservationToken", "pdmPoolDomain", "pdmSubdomain",
-            "kubeconfigBearerHash", "adoptedAt", "ownerEmail",
-        }
-    )
-    OMIT_NIL: ClassVar[frozenset[str]] = frozenset({"result", "adoptedAt"})
-
-    @field_validator("startedAt", "finishedAt")
-    @classmethod
-    def _valid_time(cls, v: str) -> str:
-        if v != GO_ZERO_TIME and parse_time(v) is None:
-            raise ValueError(f"not an RFC3339 timestamp: {v[:40]!r}")
-        return v
-
-    # --- typed views -------------------------------------------------------------------------
-    @property
-    def status_known(self) -> bool:
-        return statuses.is_known(self.status)
-
-    @property
-    def started(self) -> datetime | None:
-        return parse_time(self.startedAt)
-
-    @property
-    def finished(self) -> datetime | None:
-        return parse_time(self.finishedAt)
-
-    @property
-    def fqdn(self) -> str:
-        return self.request.sovereignFQDN or (self.result.sovereignFQDN if self.result else "")
-
-    @property
-    def owner_email(self) -> str:
-        return self.ownerEmail or self.request.orgEmail
-
-    def ensure_result(self) -> Result:
-        if self.result is None:
-            self.result = Result.model_validate({"sovereignFQDN": self.request.sovereignFQDN})
-        return self.result
-
-    def event_list(self) -> list[Event]:
-        return list(self.events or [])
-
-    def append_events(self, new: list[Event], cap: int = 10_000) -> None:
-        """Append events, keeping at most ``cap`` (oldest dropped, §1.4 EventBufferCap)."""
-        merged = (self.events or []) + list(new)
-        if len(merged) > cap:
-            merged = merged[-cap:]
-        self.events = merged
+def __getattr__(name: str) -> Any:
+    if name in _MODEL_NAMES:
+        _load_models()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 EVENT_BUFFER_CAP = 10_000
@@ -256,7 +126,8 @@ class RecordDecodeError(ValueError):
     """A record file or blob that cannot be decoded; ``str()`` is a one-line reason."""
 
 
-def _prune(model: _Model, data: dict[str, Any]) -> dict[str, Any]:
+def _prune(model: "_Model", data: dict[str, Any]) -> dict[str, Any]:
+    # the model classes are bound: only record_to_dict calls this
     omit = type(model).OMITEMPTY
     omit_nil = type(model).OMIT_NIL
     out: dict[str, Any] = {}
@@ -275,7 +146,8 @@ def _prune(model: _Model, data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def record_to_dict(record: Record) -> dict[str, Any]:
+def record_to_dict(record: "Record") -> dict[str, Any]:
+    _load_models()
     data = record.model_dump(mode="json", exclude_unset=True, by_alias=True)
     # id, status, request, startedAt, finishedAt and events are always written by Go (no omitempty).
     data.setdefault("request", {})
@@ -297,13 +169,14 @@ def dumps_catalyst(data: dict[str, Any]) -> str:
     return text + "\n"
 
 
-def to_catalyst_json(record: Record) -> str:
+def to_catalyst_json(record: "Record") -> str:
     return dumps_catalyst(record_to_dict(record))
 
 
-def record_from_dict(data: Any, *, source: str = "record") -> Record:
+def record_from_dict(data: Any, *, source: str = "record") -> "Record":
     from pydantic import ValidationError
 
+    _load_models()
     if not isinstance(data, dict):
         raise RecordDecodeError(f"{source}: expected a JSON object, got {type(data).__name__}")
     try:
@@ -317,7 +190,7 @@ def record_from_dict(data: Any, *, source: str = "record") -> Record:
     return rec
 
 
-def loads_record(text: str | bytes, *, source: str = "record") -> Record:
+def loads_record(text: str | bytes, *, source: str = "record") -> "Record":
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")

@@ -16,9 +16,10 @@ from __future__ import annotations
 import abc
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from ..domain.record import Event, Record
+if TYPE_CHECKING:  # the pydantic models load on first use (domain.record); the fleet view needs none
+    from ..domain.record import Event, Record
 
 
 class StoreError(Exception):
@@ -145,7 +146,7 @@ class Lease:
         return self.holder == holder
 
 
-Mutator = Callable[[Record], Record | None | Awaitable[Record | None]]
+Mutator = Callable[["Record"], "Record | None | Awaitable[Record | None]"]
 
 
 class RecordStore(abc.ABC):
@@ -228,6 +229,8 @@ class RecordStore(abc.ABC):
         """Read, mutate a copy, write back with the version read. Conflict propagates: the
         caller decides whether a retry is meaningful (an operator's patch must not be retried
         blindly on a record that changed under them)."""
+        from ..domain.record import Record
+
         current = await self.get(record_id)
         before = current.record
         work = before.model_copy(deep=True)

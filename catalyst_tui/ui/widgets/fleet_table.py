@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -34,13 +34,15 @@ from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import DataTable
 
 from ...domain import statuses
 from ...kube.state import WatchPhase
 from ...service.fleet import WATCHER_NONE, WATCHER_STALE, FleetRow
 from .. import keymap
 from ..text import ago, bar, duration, safe
+
+if TYPE_CHECKING:
+    from textual.widgets import DataTable  # the components table's; the fleet screen needs none
 
 
 # --- columns and layout ------------------------------------------------------------------------
@@ -618,7 +620,7 @@ class FleetTable(ScrollView, can_focus=True):
             self._line_cache.popitem(last=False)
 
 
-def reorder_rows(table: DataTable, order: list[str]) -> None:
+def reorder_rows(table: "DataTable", order: list[str]) -> None:
     """Put the rows of a DataTable in ``order`` (row keys) without re-creating them (the
     components table; ``DataTable.sort()`` does this internally with a comparison instead)."""
     current = [str(table._row_locations.get_key(i).value) for i in range(len(table._row_locations))]
