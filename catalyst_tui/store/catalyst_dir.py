@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import stat
 import tempfile
 import threading
@@ -65,6 +66,7 @@ from .common import (
     check_id,
     make_private_dirs,
     refuse_read_only,
+    head_summary_fields,
     summary_from_dict,
 )
 
@@ -298,6 +300,95 @@ def _plain_type(annotation: Any, metadata: list[Any]) -> tuple[type | None, bool
 _head_valid: Check | None = _compile_model(Record, skip=frozenset({"events"}))
 
 
+# --- skimming the events of a file as catalyst-api writes it ------------------------------------------
+# Listing needs of the events only their number, the last one's time and (before Phase 1 ends) the
+# component states, yet json.loads + validating a million events is most of a listing of big
+# records. catalyst-api (Go json.Encoder, SetIndent("", "  ")) and to_catalyst_json write the
+# top-level "events" array in one fixed layout. _EVENTS_ARRAY matches exactly such an array whose
+# every event is an object with only string values (keys plain ASCII without escapes), except
+# "dependsOn" which is null or a list of strings: every such array is valid JSON that json.loads
+# decodes into events the Event model accepts, and the pattern also checks the strings' bytes are
+# well-formed UTF-8 (what the strict decode of get() requires). Strings cannot hold a raw newline,
+# so every "\n" inside the match is layout, which makes the event count a byte count. Anything
+# else (another layout, numbers, nested objects, escaped keys...) is not matched and takes the
+# full decode: the skim only ever answers when the full decode would accept the file.
+_JSON_SAFE = rb"[\x20\x21\x23-\x5b\x5d-\x7f]"  # printable ASCII but '"' and '\'
+_UTF8_MULTI = (
+    rb"(?:[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2})"
+)
+_JSON_ESCAPE = rb'\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})'
+_JSON_STR = rb'"' + _JSON_SAFE + rb"*+(?:(?:" + _UTF8_MULTI + rb"|" + _JSON_ESCAPE + rb")" + _JSON_SAFE + rb'*+)*+"'
+_EVENT_PAIR = (
+    rb'(?:"(?!dependsOn")' + _JSON_SAFE + rb'*+": ' + _JSON_STR
+    + rb'|"dependsOn": (?:null|\[\]|\[\n        ' + _JSON_STR + rb"(?:,\n        " + _JSON_STR + rb")*+\n      \]))"
+)
+_EVENT = rb"\n    \{\n      " + _EVENT_PAIR + rb"(?:,\n      " + _EVENT_PAIR + rb")*+\n    \}"
+_EVENTS_ARRAY = re.compile(rb"\[(?:" + _EVENT + rb"(?:," + _EVENT + rb")*+\n  )?+\]")
+_EVENTS_KEY = b'\n  "events": ['
+_EVENT_BOUNDARY = b"    },\n    {"  # only between two events of a match (see above)
+_LAST_EVENT_START = b"\n    {"
+#: Files smaller than this are decoded whole (the skim saves nothing on a few events).
+SKIM_MIN_BYTES = 8192
+
+
+class _Placeholder:
+    """What the skimmed events array is replaced with (as the JSON constant NaN) for decoding the rest."""
+
+
+def _skim(data: bytes) -> "tuple[dict[str, Any], int, str | None, Callable[[], list[Any] | None]] | None":
+    """(record dict without events, number of events, last event's time, events loader) when
+    ``data`` is a JSON object that json.loads decodes and whose top-level ``events`` is an array
+    :data:`_EVENTS_ARRAY` matches; None when not sure (the caller decodes the file fully).
+
+    The array is cut out and the rest decoded with the constant ``NaN`` in its place: the array
+    is one complete JSON value, so the rest decodes exactly when the whole file does (the cut is
+    at ASCII bytes, so strict UTF-8 holds for the whole exactly when it holds for both parts).
+    Whatever else the file holds (the same text nested, duplicate keys, other constants), the
+    cut was the top-level ``events`` that json.loads keeps only if our constant was decoded
+    exactly once and is the top-level ``events`` value."""
+    i = data.find(_EVENTS_KEY)
+    if i < 0:
+        return None
+    start = i + len(_EVENTS_KEY) - 1
+    m = _EVENTS_ARRAY.match(data, start)
+    if m is None:
+        return None
+    end = m.end()
+    try:
+        text = (data[:start] + b"NaN" + data[end:]).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    placeholder = _Placeholder()
+    seen: list[str] = []
+
+    def constant(name: str) -> Any:
+        seen.append(name)
+        return placeholder
+
+    try:
+        head = json.loads(text, parse_constant=constant)
+    except (ValueError, RecursionError):
+        return None
+    if type(head) is not dict or len(seen) != 1 or head.get("events") is not placeholder:
+        return None
+    if end - start == 2:  # []
+        return head, 0, None, list
+    count = data.count(_EVENT_BOUNDARY, start, end) + 1
+    last_start = data.rfind(_LAST_EVENT_START, start, end) + len(_LAST_EVENT_START) - 1
+    last = json.loads(data[last_start:end - 4].decode("utf-8"))  # up to "\n  ]"
+    last_time = last.get("time")
+
+    def events() -> list[Any] | None:
+        # Component states come from events with phase "component": none can be there if neither
+        # that literal nor a \u escape (which could spell it) occurs in the array.
+        if data.find(b'"component"', start, end) < 0 and data.find(b"\\u", start, end) < 0:
+            return None
+        return json.loads(data[start:end].decode("utf-8"))
+
+    return head, count, (last_time if type(last_time) is str and last_time else None), events
+
+
 class CatalystDirStore(RecordStore):
     kind = "catalyst-dir"
     shared_with_catalyst_api = True
@@ -458,6 +549,19 @@ class CatalystDirStore(RecordStore):
     def _summary_fast(self, record_id: str, path: "Path | str", data: bytes) -> Summary:
         """A Summary without building event models; any doubt falls back to the full decode so
         the error is exactly the one :meth:`get` would raise."""
+        if len(data) >= SKIM_MIN_BYTES:
+            skimmed = _skim(data)
+            if skimmed is not None:
+                head, count, last_time, events = skimmed
+                valid = _head_valid(head) if _head_valid is not None else None
+                if valid is None:
+                    try:
+                        Record.model_validate({k: v for k, v in head.items() if k != "events"})
+                        valid = True
+                    except (ValidationError, ValueError, RecursionError):
+                        valid = False
+                if valid and head.get("id") == record_id:
+                    return Summary(version=version_of(data), **head_summary_fields(head, count, last_time, events))
         try:
             # Strict UTF-8 like loads_record (and Go's json.Unmarshal): json.loads on bytes would
             # silently accept a BOM or UTF-16/32 that get() refuses.

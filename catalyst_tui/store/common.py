@@ -11,9 +11,9 @@ import os
 from collections import abc
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
-from ..domain.components import current_states, states_from_events
+from ..domain.components import states_from_events
 from ..domain.record import GO_ZERO_TIME, Event, is_valid_id
 from .base import InvalidRecordId, Refused, StoreError, Summary
 from ..fsutil import make_private_dirs  # noqa: F401  (re-exported for the backends)
@@ -117,20 +117,33 @@ def _is_map(value: Any) -> bool:
 
 def summary_fields(data: Mapping[str, Any]) -> dict[str, Any]:
     """Everything of :class:`Summary` except ``version``, from a record dict whose types are valid."""
+    events = data.get("events") if isinstance(data.get("events"), list) else None
+    last_time = None
+    if events:
+        last = events[-1]
+        if _is_map(last):
+            last_time = _s(last.get("time")) or None
+    return head_summary_fields(data, len(events or ()), last_time, lambda: events)
+
+
+def head_summary_fields(
+    data: Mapping[str, Any],
+    events_count: int,
+    last_event_time: str | None,
+    events: Callable[[], Iterable[Mapping[str, Any]] | None],
+) -> dict[str, Any]:
+    """:func:`summary_fields` with what it needs of the events given instead of read from
+    ``data["events"]`` (which is not looked at): their number, the last one's ``time``, and a
+    function returning the events, called only when the component states come from them (Phase 1
+    not finished)."""
     request = data.get("request") if _is_map(data.get("request")) else {}
     result = data.get("result") if _is_map(data.get("result")) else None
-    events = data.get("events") if isinstance(data.get("events"), list) else None
     res: Mapping[str, Any] = result or {}
     region = _s(request.get("region"))
     if not region:
         regions = request.get("regions")
         if isinstance(regions, list) and regions and _is_map(regions[0]):
             region = _s(regions[0].get("cloudRegion"))
-    last_time = None
-    if events:
-        last = events[-1]
-        if _is_map(last):
-            last_time = _s(last.get("time")) or None
     return {
         "id": data["id"],
         "status": data["status"],
@@ -140,7 +153,11 @@ def summary_fields(data: Mapping[str, Any]) -> dict[str, Any]:
         "startedAt": _unset_time(data.get("startedAt")),
         "finishedAt": _unset_time(data.get("finishedAt")),
         "error": _s(data.get("error")),
-        "component_states": current_states(result, events),
+        # (domain.components.current_states, with the Phase-1-finished test done once)
+        "component_states": (
+            {k: v for k, v in result["componentStates"].items() if isinstance(v, str)}  # type: ignore[index]
+            if states_frozen(result) else states_from_events(events())
+        ),
         "kubeconfigPath": _s(res.get("kubeconfigPath")),
         "phase1FinishedAt": _s(res.get("phase1FinishedAt")) or None,
         "phase1Outcome": _s(res.get("phase1Outcome")),
@@ -148,8 +165,8 @@ def summary_fields(data: Mapping[str, Any]) -> dict[str, Any]:
         "handoverFiredAt": _s(res.get("handoverFiredAt")) or None,
         "handoverURL_set": bool(_s(res.get("handoverURL"))),
         "ownerEmail": _s(data.get("ownerEmail")) or _s(request.get("orgEmail")),
-        "events_count": len(events or ()),
-        "last_event_time": last_time,
+        "events_count": events_count,
+        "last_event_time": last_event_time,
     }
 
 
