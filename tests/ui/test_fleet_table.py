@@ -12,7 +12,7 @@ import pytest
 from textual.app import App, ComposeResult
 
 from catalyst_tui.kube.state import WatchPhase
-from catalyst_tui.service.fleet import FleetRow, sort_rows
+from catalyst_tui.service.fleet import FleetRow, sort_rows, status_counts
 from catalyst_tui.ui import fleet_state
 from catalyst_tui.ui.widgets import fleet_table
 from catalyst_tui.ui.widgets.fleet_table import COLUMN_KEYS, FleetTable, layout_columns
@@ -210,28 +210,39 @@ async def test_a_changed_row_is_repainted_alone_and_the_cursor_follows_it(count_
         assert table.clear_count == 0
 
 
-def test_attention_order_is_the_services_order_with_cached_keys() -> None:
+def test_attention_order_is_the_services_order_kept_as_rows_change() -> None:
     rnd = random.Random(7)
     statuses = ["failed", "phase1-watching", "ready", "pending", "adopted", "partial-failure", "tofu-applying"]
     rows = [row(i, status=rnd.choice(statuses), stale=rnd.random() < 0.1,
                 started=f"2026-05-0{rnd.randint(1, 4)}T0{rnd.randint(0, 9)}:00:00Z" if rnd.random() < 0.9 else None)
             for i in range(500)]
     state = fleet_state.FleetState(store=None, kubeconfigs_dir="/nowhere")  # type: ignore[arg-type]
-    state.rows = {r.id: r for r in rows}
-    assert state.ordered() == sort_rows(rows)
-    assert state.ordered(descending=True) == sort_rows(rows, descending=True)
-    for i in rnd.sample(range(500), 40):
-        state.rows[rows[i].id] = replace(rows[i], status=rnd.choice(statuses))
-    assert state.ordered() == sort_rows(state.rows.values())
-    # Changes that move no row (another error text): the previous order, with the new row objects.
-    for i in rnd.sample(range(500), 40):
-        rid = rows[i].id
-        state.rows[rid] = replace(state.rows[rid], error=f"changed {i}")
-    out = state.ordered()
-    assert out == sort_rows(state.rows.values()) and all(r is state.rows[r.id] for r in out)
-    del state.rows[rows[0].id]
-    assert state.ordered() == sort_rows(state.rows.values())
-    assert state.ordered(descending=True) == sort_rows(state.rows.values(), descending=True)
+
+    def agrees() -> None:
+        held = list(state.rows.values())
+        assert state.ordered() == sort_rows(held)
+        assert state.ordered(descending=True) == sort_rows(held, descending=True)
+        assert all(r is state.rows[r.id] for r in state.ordered())
+        assert state.counts() == (len(held), status_counts(held), sum(r.stale for r in held))
+
+    state.put_rows(rows)
+    agrees()
+    assert state.put_rows(rows) == (set(), set())  # equal rows: nothing changed, same generation
+    gen = state.generation
+    # small batches (kept sorted by bisection) and big ones (re-sorted), adds, removals, stale flips
+    for step in range(60):
+        n = rnd.choice([1, 5, 40, 120])
+        batch = []
+        for i in rnd.sample(range(len(rows)), n):
+            rid = rows[i].id
+            if rid in state.rows:
+                batch.append(replace(state.rows[rid], status=rnd.choice(statuses), stale=rnd.random() < 0.2,
+                                     error=f"changed {step}"))
+        removed = [r.id for r in rnd.sample(rows, 3)] if step % 7 == 0 else []
+        added = [row(1000 + step * 2 + k, status=rnd.choice(statuses)) for k in range(2)] if step % 5 == 0 else []
+        state.put_rows(batch + added, removed)
+        agrees()
+    assert state.generation > gen
     assert state.ordered("fqdn") == sort_rows(state.rows.values(), "fqdn")
 
 

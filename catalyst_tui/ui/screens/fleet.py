@@ -17,7 +17,7 @@ from .. import keymap
 from ..fleet_state import gc_paused
 from ..messages import FleetChanged
 from ..text import safe, update_if_changed
-from ..widgets.bars import StatePanel, TitleBar, counts_text
+from ..widgets.bars import StatePanel, TitleBar, counts_line
 from ..widgets.filter_input import FilterInput
 from ..widgets.fleet_table import SORT_BY, SORT_CYCLE, FleetTable
 from .common import RecordActions
@@ -116,7 +116,8 @@ class FleetScreen(RecordActions, Screen):
                    follow=app.services_settled)
         self._view_dirty = False
         self._shown_generation = fleet.generation if fleet is not None else -1
-        update_if_changed(self.query_one("#counts", Static), counts_text(rows, ascii_only=app.config.ascii))
+        counts = fleet.counts() if fleet is not None else (0, {}, 0)
+        update_if_changed(self.query_one("#counts", Static), counts_line(*counts, ascii_only=app.config.ascii))
         update_if_changed(self.query_one("#view-state", Static), self._view_state_text(len(shown), len(rows)))
         # states: error opening / reading the store, loading, empty, nothing matches
         if app.services_error is not None:

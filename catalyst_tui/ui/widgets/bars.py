@@ -44,12 +44,10 @@ class TitleBar(Static):
         return text
 
 
-def counts_text(rows: Iterable[FleetRow], *, ascii_only: bool = False) -> Text:
-    rows = list(rows)
+def counts_line(total: int, counts: dict[str, int], stale: int, *, ascii_only: bool = False) -> Text:
+    """The counts line from counts already made (:meth:`FleetState.counts`)."""
     text = Text(no_wrap=False)
-    text.append(f"{len(rows)} Sovereign{'s' if len(rows) != 1 else ''}", style="bold")
-    stale = sum(1 for r in rows if r.stale)
-    counts = status_counts(rows)
+    text.append(f"{total} Sovereign{'s' if total != 1 else ''}", style="bold")
     # Most urgent first, like the table: failed, stale, watching, Phase 0, ready, adopted, others.
     order = sorted(counts, key=lambda s: (_COUNT_ORDER.index(s) if s in _COUNT_ORDER else len(_COUNT_ORDER), s))
     for status in order:
