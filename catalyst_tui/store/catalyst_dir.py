@@ -36,19 +36,20 @@ import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Callable, Iterator, Union, get_args, get_origin
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Union, get_args, get_origin
 
 from ..domain.record import (
     EVENT_BUFFER_CAP,
-    Event,
-    Record,
+    GO_ZERO_TIME,
     RecordDecodeError,
     loads_record,
+    parse_time,
     record_to_dict,
     to_catalyst_json,
 )
+
+if TYPE_CHECKING:  # the pydantic models load on first use (domain.record): listing needs none
+    from ..domain.record import Event, Record
 from .base import (
     AuditEntry,
     Conflict,
@@ -152,37 +153,135 @@ def _events_look_valid(events: Any) -> bool:
 # --- a fast, exact validity check of a record's head ---------------------------------------------------
 # The listing must refuse exactly what get() refuses (Record.model_validate), but building the
 # pydantic models of every head costs 17 us per file, a fifth of a listing. This checker is
-# compiled from the models themselves (field names, strict types, Optional/list/dict nesting, the
-# 'after' field validators): it answers True/False where it is certain and None for anything it
-# does not model (then pydantic decides). tests/store/test_listing_property.py and
-# tests/store/test_head_check.py hold it to pydantic's answers.
+# generated from a schema of the models (field names, strict types, Optional/list/dict nesting,
+# required fields, the 'after' field validators): it answers True/False where it is certain and
+# None for anything it does not model (then pydantic decides). The schema is written out below so
+# that listing imports no pydantic (80-140 ms of start-up); _model_schema derives it from the
+# models and tests/store/test_head_check.py fails when the two differ. test_head_check.py and
+# test_listing_property.py also hold the checker to pydantic's answers.
 
 Check = Callable[[Any], "bool | None"]
 
+# Schema descriptors: "str" / "int" / "bool" (pydantic's strict types), ("optional", D),
+# ("list", D), ("dict", D) (string keys), ("model", name, {field: (D, required, validators)}),
+# validators being the names of the model's 'after' field validators (see _VALIDATORS).
+_S, _I, _B = "str", "int", "bool"
 
-def _compile_annotation(annotation: Any, metadata: list[Any]) -> Check | None:
-    strict = any(getattr(m, "strict", False) is True for m in metadata)
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        base, *extra = get_args(annotation)
-        return _compile_annotation(base, [*metadata, *extra])
-    if origin in (Union, UnionType):
-        args = get_args(annotation)
-        if len(args) == 2 and type(None) in args:
-            inner = _compile_annotation(next(a for a in args if a is not type(None)), metadata)
-            if inner is None:
-                return None
-            return lambda v, inner=inner: True if v is None else inner(v)
-        return None
-    if annotation in (str, int, bool):
-        if not strict:
-            return None  # lax coercion: not modelled
-        return lambda v, t=annotation: type(v) is t
-    if origin is list:
-        (item,) = get_args(annotation) or (None,)
-        inner = _compile_annotation(item, []) if item is not None else None
-        if inner is None:
+
+def _plain(*names: str, kind: Any = _S) -> dict[str, tuple[Any, bool, tuple[str, ...]]]:
+    return {n: (kind, False, ()) for n in names}
+
+
+_REGION_SPEC_SCHEMA = ("model", "RegionSpec", {
+    **_plain("provider", "cloudRegion", "controlPlaneSize", "workerSize"), **_plain("workerCount", kind=_I),
+})
+_REQUEST_SCHEMA = ("model", "Request", {
+    **_plain("orgName", "orgEmail", "sovereignFQDN", "sovereignDomainMode", "sovereignPoolDomain",
+             "sovereignSubdomain", "hetznerToken", "hetznerProjectID", "region", "controlPlaneSize", "workerSize"),
+    **_plain("workerCount", kind=_I), **_plain("haEnabled", kind=_B),
+    **_plain("regions", kind=("optional", ("list", _REGION_SPEC_SCHEMA))),
+    **_plain("sshPublicKey", "dynadotKey", "dynadotSecret", "registrarToken"),
+})
+_RESULT_SCHEMA = ("model", "Result", {
+    **_plain("sovereignFQDN", "controlPlaneIP", "loadBalancerIP", "consoleURL", "gitopsRepoURL", "kubeconfigPath"),
+    **_plain("componentStates", kind=("optional", ("dict", _S))),
+    **_plain("phase1FinishedAt", kind=("optional", _S)), **_plain("phase1Outcome", "phase1Substate"),
+    **_plain("handoverFiredAt", kind=("optional", _S)), **_plain("handoverURL"),
+})
+#: Record without ``events`` (checked by _events_look_valid or the skim, see _EVENT_SCHEMA).
+_RECORD_HEAD_SCHEMA = ("model", "Record", {
+    "id": (_S, True, ()), "status": (_S, True, ()), "request": (_REQUEST_SCHEMA, False, ()),
+    "result": (("optional", _RESULT_SCHEMA), False, ()), "error": (_S, False, ()),
+    "startedAt": (_S, False, ("Record._valid_time",)), "finishedAt": (_S, False, ("Record._valid_time",)),
+    **_plain("pdmReservationToken", "pdmPoolDomain", "pdmSubdomain", "kubeconfigBearerHash"),
+    "adoptedAt": (("optional", _S), False, ()), "ownerEmail": (_S, False, ()),
+})
+#: What _events_look_valid and the events skim assume of one event.
+_EVENT_SCHEMA = ("model", "Event", {
+    **_plain("time", "phase", "level", "message", "component", "state"),
+    "dependsOn": (("optional", ("list", _S)), False, ()),
+})
+
+
+def _valid_time(v: str) -> str:
+    """``Record._valid_time``, the startedAt/finishedAt validator (the tests hold it to it)."""
+    if v != GO_ZERO_TIME and parse_time(v) is None:
+        raise ValueError(f"not an RFC3339 timestamp: {v[:40]!r}")
+    return v
+
+
+_VALIDATORS: dict[str, Callable[[Any], Any]] = {"Record._valid_time": _valid_time}
+_EXACT: dict[str, type] = {_S: str, _I: int, _B: bool}
+
+
+def _model_schema(model: Any, skip: frozenset[str] = frozenset()) -> Any:
+    """The schema descriptor of a pydantic model class, None where it is not modelled (lax
+    types, unions, aliases, other validators...): what the tables above must equal. Imports
+    pydantic; only the tests call it."""
+    from pydantic import BaseModel
+
+    def describe(annotation: Any, metadata: list[Any]) -> Any:
+        strict = any(getattr(m, "strict", False) is True for m in metadata)
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            base, *extra = get_args(annotation)
+            return describe(base, [*metadata, *extra])
+        if origin in (Union, UnionType):
+            args = get_args(annotation)
+            if len(args) == 2 and type(None) in args:
+                inner = describe(next(a for a in args if a is not type(None)), metadata)
+                return None if inner is None else ("optional", inner)
             return None
+        if annotation in (str, int, bool):
+            return {str: _S, int: _I, bool: _B}[annotation] if strict else None  # lax coercion: not modelled
+        if origin is list:
+            (item,) = get_args(annotation) or (None,)
+            inner = describe(item, []) if item is not None else None
+            return None if inner is None else ("list", inner)
+        if origin is dict:
+            key, val = get_args(annotation) or (None, None)
+            inner = describe(val, []) if key is str and val is not None else None
+            return None if inner is None else ("dict", inner)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return describe_model(annotation, frozenset())
+        return None
+
+    def describe_model(m: Any, skip: frozenset[str]) -> Any:
+        if m.model_config.get("extra") != "allow":
+            return None
+        decorators = m.__pydantic_decorators__
+        if decorators.model_validators or decorators.validators or decorators.root_validators:
+            return None
+        after: dict[str, list[str]] = {}
+        for dec in decorators.field_validators.values():
+            if dec.info.mode != "after":
+                return None
+            for name in dec.info.fields:
+                after.setdefault(name, []).append(f"{m.__name__}.{dec.cls_var_name}")
+        fields: dict[str, tuple[Any, bool, tuple[str, ...]]] = {}
+        for name, info in m.model_fields.items():
+            if name in skip:
+                continue
+            if info.alias not in (None, name) or info.validation_alias not in (None, name):
+                return None
+            d = describe(info.annotation, list(info.metadata))
+            if d is None:
+                return None
+            fields[name] = (d, info.is_required(), tuple(after.get(name, ())))
+        return ("model", m.__name__, fields)
+
+    return describe_model(model, skip)
+
+
+def _compile_schema(d: Any) -> Check:
+    if type(d) is str:
+        return lambda v, t=_EXACT[d]: type(v) is t
+    kind = d[0]
+    if kind == "optional":
+        inner = _compile_schema(d[1])
+        return lambda v, inner=inner: True if v is None else inner(v)
+    if kind == "list":
+        inner = _compile_schema(d[1])
 
         def check_list(v: Any, inner: Check = inner) -> bool | None:
             if type(v) is not list:
@@ -196,11 +295,8 @@ def _compile_annotation(annotation: Any, metadata: list[Any]) -> Check | None:
                     answer = None
             return answer
         return check_list
-    if origin is dict:
-        key, val = get_args(annotation) or (None, None)
-        inner = _compile_annotation(val, []) if key is str and val is not None else None
-        if inner is None:
-            return None
+    if kind == "dict":
+        inner = _compile_schema(d[1])
 
         def check_dict(v: Any, inner: Check = inner) -> bool | None:
             if type(v) is not dict:
@@ -214,97 +310,82 @@ def _compile_annotation(annotation: Any, metadata: list[Any]) -> Check | None:
                     answer = None
             return answer
         return check_dict
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return _compile_model(annotation)
-    return None
-
-
-def _compile_model(model: type[BaseModel], skip: frozenset[str] = frozenset()) -> Check | None:
-    if model.model_config.get("extra") != "allow":
-        return None
-    decorators = model.__pydantic_decorators__
-    if decorators.model_validators or decorators.validators or decorators.root_validators:
-        return None
-    after: dict[str, list[Callable[[Any], Any]]] = {}
-    for dec in decorators.field_validators.values():
-        if dec.info.mode != "after":
-            return None
-        for name in dec.info.fields:
-            after.setdefault(name, []).append(dec.func)
-    # name -> (exact type or None, whether None is allowed, general check or None, validators)
+    if kind != "model":
+        raise ValueError(f"not a schema descriptor: {d!r}")
+    _, name, fields = d
+    # field -> (exact type or None, whether None is allowed, general check or None, validators)
     specs: dict[str, tuple[type | None, bool, Check | None, list[Callable[[Any], Any]]]] = {}
-    required: set[str] = set()
-    for name, info in model.model_fields.items():
-        if name in skip:
-            continue
-        if info.alias not in (None, name) or info.validation_alias not in (None, name):
-            return None
-        check = _compile_annotation(info.annotation, list(info.metadata))
-        if check is None:
-            return None
-        exact, nullable = _plain_type(info.annotation, list(info.metadata))
-        specs[name] = (exact, nullable, None if exact is not None else check, after.get(name, []))
-        if info.is_required():
-            required.add(name)
-    required_keys = frozenset(required)
-
-    def check_model(v: Any) -> bool | None:
-        if type(v) is not dict or not required_keys <= v.keys():
-            return False
-        answer: bool | None = True
-        for name, value in v.items():
-            spec = specs.get(name)
-            if spec is None:
-                continue  # an extra key: kept as it is
-            exact, nullable, check, validators = spec
-            if exact is not None:
-                if type(value) is not exact and not (nullable and value is None):
-                    return False
-            else:
-                r = check(value)  # type: ignore[misc]
-                if r is False:
-                    return False
-                if r is None:
-                    answer = None
-                    continue
-            for fn in validators:
-                try:
-                    fn(value)
-                except (ValueError, AssertionError):
-                    return False
-                except Exception:  # noqa: BLE001 - pydantic would not turn it into a validation error
-                    return None
-        return answer
-    return check_model
+    for field, (fd, _required, validators) in fields.items():
+        nullable = type(fd) is tuple and fd[0] == "optional"
+        plain = fd[1] if nullable else fd
+        exact = _EXACT[plain] if type(plain) is str else None
+        specs[field] = (exact, nullable, None if exact is not None else _compile_schema(fd),
+                        [_VALIDATORS[v] for v in validators])
+    return _generate_check(name, specs, {f for f, (_, required, _) in fields.items() if required})
 
 
-def _plain_type(annotation: Any, metadata: list[Any]) -> tuple[type | None, bool]:
-    """(t, nullable) when the annotation is a strict str/int/bool, optionally ``| None``."""
-    strict = any(getattr(m, "strict", False) is True for m in metadata)
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        base, *extra = get_args(annotation)
-        return _plain_type(base, [*metadata, *extra])
-    if origin in (Union, UnionType):
-        args = get_args(annotation)
-        if len(args) == 2 and type(None) in args:
-            t, _ = _plain_type(next(a for a in args if a is not type(None)), metadata)
-            return t, True
-        return None, False
-    if annotation in (str, int, bool) and strict:
-        return annotation, False
-    return None, False
+_MISSING = object()
 
 
-#: Record minus ``events`` (those are checked by _events_look_valid); None if not modellable.
-_head_valid: Check | None = _compile_model(Record, skip=frozenset({"events"}))
+def _generate_check(
+    name: str,
+    specs: dict[str, tuple[type | None, bool, Check | None, list[Callable[[Any], Any]]]],
+    required: set[str],
+) -> Check:
+    """The model's check as one straight-line function (a listing runs it for every file): for
+    each declared field present, its exact type (or general check), then its validators. The
+    answer is False if any field is refused, else None if any was not modelled, else True; a
+    validator raising anything but ValueError/AssertionError answers None (pydantic decides)."""
+    env: dict[str, Any] = {"_M": _MISSING}
+    lines = ["def check_model(v):", "    if type(v) is not dict:", "        return False", "    get = v.get",
+             "    answer = True"]
+    for i, (field, (exact, nullable, check, validators)) in enumerate(specs.items()):
+        lines.append(f"    x = get({field!r}, _M)")
+        if field in required:
+            lines += ["    if x is _M:", "        return False", "    if True:"]
+        else:
+            lines.append("    if x is not _M:")
+        if exact is not None:
+            env[f"t{i}"] = exact
+            lines += [f"        if type(x) is not t{i}{' and x is not None' if nullable else ''}:", "            return False"]
+            body = "        "
+        else:
+            env[f"c{i}"] = check
+            lines += [f"        r = c{i}(x)", "        if r is False:", "            return False", "        if r is None:",
+                      "            answer = None", "        else:"]
+            body = "            "
+        for j, fn in enumerate(validators):
+            env[f"f{i}_{j}"] = fn
+            lines += [f"{body}try:", f"{body}    f{i}_{j}(x)", f"{body}except (ValueError, AssertionError):",
+                      f"{body}    return False", f"{body}except Exception:", f"{body}    return None"]
+        if exact is None and not validators:
+            lines.append(f"{body}pass")
+    lines.append("    return answer")
+    code = "\n".join(lines) + "\n"
+    exec(compile(code, f"<head check of {name}>", "exec"), env)  # noqa: S102 - our own generated code
+    return env["check_model"]  # type: ignore[no-any-return]
+
+
+def _pydantic_accepts(head: dict[str, Any]) -> bool:
+    """What _head_valid does not model: Record.model_validate decides."""
+    from ..domain.record import Record
+
+    try:
+        Record.model_validate(head)
+    except (ValueError, RecursionError):  # (pydantic's ValidationError is a ValueError)
+        return False
+    return True
+
+
+#: Record minus ``events`` (those are checked by _events_look_valid or the skim).
+_head_valid: Check | None = _compile_schema(_RECORD_HEAD_SCHEMA)
 
 
 # --- skimming the events of a file as catalyst-api writes it ------------------------------------------
 # Listing needs of the events only their number, the last one's time and (before Phase 1 ends) the
 # component states, yet json.loads + validating a million events is most of a listing of big
 # records. catalyst-api (Go json.Encoder, SetIndent("", "  ")) and to_catalyst_json write the
-# top-level "events" array in one fixed layout. _EVENTS_ARRAY matches exactly such an array whose
+# top-level "events" array in one fixed layout. _EVENTS_ARRAY_PATTERN matches exactly such an array whose
 # every event is an object with only string values (keys plain ASCII without escapes), except
 # "dependsOn" which is null or a list of strings: every such array is valid JSON that json.loads
 # decodes into events the Event model accepts, and the pattern also checks the strings' bytes are
@@ -324,7 +405,8 @@ _EVENT_PAIR = (
     + rb'|"dependsOn": (?:null|\[\]|\[\n        ' + _JSON_STR + rb"(?:,\n        " + _JSON_STR + rb")*+\n      \]))"
 )
 _EVENT = rb"\n    \{\n      " + _EVENT_PAIR + rb"(?:,\n      " + _EVENT_PAIR + rb")*+\n    \}"
-_EVENTS_ARRAY = re.compile(rb"\[(?:" + _EVENT + rb"(?:," + _EVENT + rb")*+\n  )?+\]")
+_EVENTS_ARRAY_PATTERN = rb"\[(?:" + _EVENT + rb"(?:," + _EVENT + rb")*+\n  )?+\]"
+_events_array: "re.Pattern[bytes] | None" = None  # compiled on first use (6 ms)
 _EVENTS_KEY = b'\n  "events": ['
 _EVENT_BOUNDARY = b"    },\n    {"  # only between two events of a match (see above)
 _LAST_EVENT_START = b"\n    {"
@@ -339,7 +421,7 @@ class _Placeholder:
 def _skim(data: bytes) -> "tuple[dict[str, Any], int, str | None, Callable[[], list[Any] | None]] | None":
     """(record dict without events, number of events, last event's time, events loader) when
     ``data`` is a JSON object that json.loads decodes and whose top-level ``events`` is an array
-    :data:`_EVENTS_ARRAY` matches; None when not sure (the caller decodes the file fully).
+    :data:`_EVENTS_ARRAY_PATTERN` matches; None when not sure (the caller decodes the file fully).
 
     The array is cut out and the rest decoded with the constant ``NaN`` in its place: the array
     is one complete JSON value, so the rest decodes exactly when the whole file does (the cut is
@@ -351,7 +433,10 @@ def _skim(data: bytes) -> "tuple[dict[str, Any], int, str | None, Callable[[], l
     if i < 0:
         return None
     start = i + len(_EVENTS_KEY) - 1
-    m = _EVENTS_ARRAY.match(data, start)
+    global _events_array
+    if _events_array is None:
+        _events_array = re.compile(_EVENTS_ARRAY_PATTERN)
+    m = _events_array.match(data, start)
     if m is None:
         return None
     end = m.end()
@@ -555,11 +640,7 @@ class CatalystDirStore(RecordStore):
                 head, count, last_time, events = skimmed
                 valid = _head_valid(head) if _head_valid is not None else None
                 if valid is None:
-                    try:
-                        Record.model_validate({k: v for k, v in head.items() if k != "events"})
-                        valid = True
-                    except (ValidationError, ValueError, RecursionError):
-                        valid = False
+                    valid = _pydantic_accepts({k: v for k, v in head.items() if k != "events"})
                 if valid and head.get("id") == record_id:
                     return Summary(version=version_of(data), **head_summary_fields(head, count, last_time, events))
         try:
@@ -571,12 +652,7 @@ class CatalystDirStore(RecordStore):
         if type(obj) is dict and _events_look_valid(obj.get("events")):
             valid = _head_valid(obj) if _head_valid is not None else None
             if valid is None:
-                head = {k: v for k, v in obj.items() if k != "events"}
-                try:
-                    Record.model_validate(head)
-                    valid = True
-                except (ValidationError, ValueError, RecursionError):
-                    valid = False
+                valid = _pydantic_accepts({k: v for k, v in obj.items() if k != "events"})
             rid = obj.get("id") if valid else None
             if rid:
                 if rid != record_id:

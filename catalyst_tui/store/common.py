@@ -11,12 +11,15 @@ import os
 from collections import abc
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from ..domain.components import states_from_events
-from ..domain.record import GO_ZERO_TIME, Event, is_valid_id
+from ..domain.record import GO_ZERO_TIME, is_valid_id
 from .base import InvalidRecordId, Refused, StoreError, Summary
 from ..fsutil import make_private_dirs  # noqa: F401  (re-exported for the backends)
+
+if TYPE_CHECKING:  # the pydantic models load on first use (domain.record); listing needs none
+    from ..domain.record import Event
 
 #: Default ceiling of one record file / blob. A real record at the 10,000-event cap is a few MB
 #: (component-log lines are ~0.5-1 KB each); 32 MiB leaves generous headroom and still refuses a
@@ -62,13 +65,13 @@ def _s(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-_EVENT_FIELDS: tuple[str, ...] = tuple(Event.model_fields)
+_EVENT_FIELDS: tuple[str, ...] = ()  # Event's field names, set on first use
 _EMPTY = (None, "", 0, False, [], {})
 
 
 def _event_to_dict_slow(event: Event) -> dict[str, Any]:
     data = event.model_dump(mode="json", exclude_unset=True, by_alias=True)
-    omit = Event.OMITEMPTY
+    omit = type(event).OMITEMPTY
     return {k: v for k, v in data.items() if not (k in omit and v in _EMPTY)}
 
 
@@ -78,12 +81,17 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     What ``model_dump(mode="json", exclude_unset=True)`` gives, read straight from the model for
     the usual event (declared fields only, strings and a list of strings): every supervisor
     transition goes through here. Anything else (extra keys, odd values) takes model_dump."""
+    global _EVENT_FIELDS
     if event.__pydantic_extra__:
         return _event_to_dict_slow(event)
     fields_set = event.__pydantic_fields_set__
     values = event.__dict__
-    omit = Event.OMITEMPTY
+    omit = type(event).OMITEMPTY
     out: dict[str, Any] = {}
+    if not _EVENT_FIELDS:
+        from ..domain.record import Event
+
+        _EVENT_FIELDS = tuple(Event.model_fields)
     for k in _EVENT_FIELDS:
         if k not in fields_set:
             continue
