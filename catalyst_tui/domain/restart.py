@@ -12,10 +12,13 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import statuses
-from .record import Record, format_time
+from .record import format_time
+
+if TYPE_CHECKING:  # an annotation only: importing the rules must not build the pydantic models
+    from .record import Record
 
 DEFAULT_KUBECONFIGS_DIR = "/var/lib/catalyst/kubeconfigs"
 KUBECONFIGS_DIR_ENV = "CATALYST_KUBECONFIGS_DIR"

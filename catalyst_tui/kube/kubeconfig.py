@@ -4,7 +4,7 @@ Every failure becomes a :class:`KubeconfigError` whose ``str()`` is one line nam
 the reason, and never contains the token, password, key or certificate data from the file
 (those values are scrubbed from whatever the library said).
 
-kubernetes_asyncio is imported inside the functions: importing this module costs nothing.
+kubernetes_asyncio and yaml are imported inside the functions: importing this module costs nothing.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import shutil
 import tempfile
 from typing import TYPE_CHECKING, Any, Iterable
 
-import yaml
-
 if TYPE_CHECKING:  # pragma: no cover
+    from types import ModuleType
+
     from kubernetes_asyncio.client import Configuration
 
 #: Keys whose values are credentials somewhere in a kubeconfig.
@@ -36,7 +36,19 @@ MAX_REASON = 240
 logging.getLogger("kubernetes_asyncio").addHandler(logging.NullHandler())
 
 
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: ``(yaml, its safe loader)`` once a kubeconfig was read (libyaml's loader when available): the
+#: dashboard's first paint never reads one, so it never pays for importing yaml.
+_yaml_loaded: tuple[ModuleType, Any] | None = None
+
+
+def _yaml() -> tuple[ModuleType, Any]:
+    global _yaml_loaded
+    if _yaml_loaded is None:
+        import yaml
+
+        _yaml_loaded = (yaml, getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return _yaml_loaded
+
 
 #: For plain-http API servers (the simulator, ``kubectl proxy``) the client never does TLS, yet
 #: every ApiClient builds an SSL context, and without a CA file that loads the whole system bundle
@@ -122,8 +134,9 @@ def read_kubeconfig(path: str) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise KubeconfigError(f"kubeconfig {path}: not UTF-8 text", "not-yaml") from None
+    yaml, safe_loader = _yaml()
     try:
-        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader (libyaml's when available)
+        data = yaml.load(text, Loader=safe_loader)  # noqa: S506 - a safe loader (libyaml's when available)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
@@ -164,6 +177,7 @@ async def load_configuration(path: str, *, context: str | None = None, exec_time
     data = read_kubeconfig(path)
     hidden = _secrets(data)
     _check_shape(path, data, context)
+    yaml, _ = _yaml()
     from kubernetes_asyncio import client
     from kubernetes_asyncio.config.config_exception import ConfigException
     from kubernetes_asyncio.config.kube_config import ConfigNode, KubeConfigLoader

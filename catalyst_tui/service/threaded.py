@@ -25,13 +25,34 @@ import contextlib
 import copy
 import logging
 import threading
-from typing import Any, Callable, Coroutine, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, TypeVar
 
 from ..kube.state import WatcherStatus
 from ..store.base import RecordStore
-from .supervisor import Progress, Supervisor, SupervisorError
+
+if TYPE_CHECKING:
+    from .supervisor import Progress, Supervisor, SupervisorError
 
 log = logging.getLogger(__name__)
+
+# The supervisor's module (the watchers, kubeconfig/yaml, the record models) is imported on the
+# supervisor's thread, by ``make_supervisor``, not when the dashboard builds this object before its
+# first paint. ``SupervisorError`` is that module's class, looked up when one is raised.
+_LAZY = frozenset({"Progress", "Supervisor", "SupervisorError"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import supervisor
+
+        return getattr(supervisor, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _error(message: str) -> SupervisorError:
+    from .supervisor import SupervisorError
+
+    return SupervisorError(message)
 
 T = TypeVar("T")
 
@@ -193,7 +214,7 @@ class SupervisorThread:
         except BaseException as exc:  # noqa: BLE001 - reported through ``ready``; never kills the app
             if not ready.done():
                 with contextlib.suppress(concurrent.futures.InvalidStateError):
-                    ready.set_exception(SupervisorError(f"supervisor thread failed: {type(exc).__name__}: {exc}"))
+                    ready.set_exception(_error(f"supervisor thread failed: {type(exc).__name__}: {exc}"))
             log.exception("supervisor thread")
         finally:
             self._loop = None
@@ -225,14 +246,14 @@ class SupervisorThread:
                     sup.add_progress_listener(self._progressed)
                 self._store, self._sup = store, sup
             if self._stop_requested:
-                raise SupervisorError("stopped before the watchers started")
+                raise _error("stopped before the watchers started")
             self._starting = asyncio.create_task(sup.start(), name="supervisor-start")
             await self._starting
         except BaseException as exc:  # noqa: BLE001 - the store is closed, the caller is told
             with contextlib.suppress(Exception):
                 await store.close()
             if not ready.done():
-                why = exc if isinstance(exc, Exception) else SupervisorError("stopped while starting")
+                why = exc if isinstance(exc, Exception) else _error("stopped while starting")
                 with contextlib.suppress(concurrent.futures.InvalidStateError):
                     ready.set_exception(why)
             return
@@ -268,11 +289,11 @@ class SupervisorThread:
     async def _call(self, make: Callable[[Supervisor], Coroutine[Any, Any, T]]) -> T:
         sup, loop = self._sup, self._loop
         if sup is None or loop is None or not self.running:
-            raise SupervisorError("the watchers are not running in this process")
+            raise _error("the watchers are not running in this process")
         try:
             fut = asyncio.run_coroutine_threadsafe(make(sup), loop)
         except RuntimeError as exc:  # the loop closed between the check and the call
-            raise SupervisorError("the watchers are not running in this process") from exc
+            raise _error("the watchers are not running in this process") from exc
         return await asyncio.wrap_future(fut)
 
     async def reattach(self, record_id: str) -> Any:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import aiosqlite
 
@@ -33,7 +33,7 @@ import aiosqlite
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 from ..domain.components import current_states, states_from_events
-from ..domain.record import EVENT_BUFFER_CAP, Event, Record, RecordDecodeError, record_from_dict, record_to_dict
+from ..domain.record import EVENT_BUFFER_CAP, RecordDecodeError, record_from_dict, record_to_dict
 from .base import (
     AuditEntry,
     Conflict,
@@ -57,6 +57,9 @@ from .common import (
     states_frozen,
     summary_fields,
 )
+
+if TYPE_CHECKING:  # annotations only: the models (pydantic) load when a record is decoded
+    from ..domain.record import Event, Record
 
 SCHEMA_VERSION = 1
 T = TypeVar("T")

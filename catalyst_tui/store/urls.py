@@ -110,13 +110,19 @@ def reopen_store(store: RecordStore) -> RecordStore | None:
     """A second, independent (not opened) store on the same file or directory, with the same
     settings: what a component on another thread or event loop uses. None for a store this
     function does not know (the caller shares the original on its own loop instead)."""
-    from .catalyst_dir import CatalystDirStore
-    from .sqlite import SQLiteStore
+    # Only the store's own backend is imported (the directory backend imports pydantic: a SQLite
+    # dashboard must not pay for it before its first paint).
+    module = type(store).__module__
+    if module == f"{__package__}.sqlite":
+        from .sqlite import SQLiteStore
 
-    if type(store) is SQLiteStore:
-        return SQLiteStore(store.path, read_only=store.read_only, busy_timeout=store.busy_timeout,
-                           event_cap=store.event_cap)
-    if type(store) is CatalystDirStore:
-        return CatalystDirStore(store.dir, read_only=store.read_only, max_record_bytes=store.max_record_bytes,
-                                lock_timeout=store.lock_timeout, event_cap=store.event_cap)
+        if type(store) is SQLiteStore:
+            return SQLiteStore(store.path, read_only=store.read_only, busy_timeout=store.busy_timeout,
+                               event_cap=store.event_cap)
+    elif module == f"{__package__}.catalyst_dir":
+        from .catalyst_dir import CatalystDirStore
+
+        if type(store) is CatalystDirStore:
+            return CatalystDirStore(store.dir, read_only=store.read_only, max_record_bytes=store.max_record_bytes,
+                                    lock_timeout=store.lock_timeout, event_cap=store.event_cap)
     return None

@@ -17,7 +17,7 @@ import gc
 import os
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from rich.text import Text
 from textual import work
@@ -32,6 +32,9 @@ from .config import UiConfig, load_config
 from .fleet_state import FleetDelta, FleetState
 from .messages import FleetChanged
 from .text import safe
+
+if TYPE_CHECKING:
+    from ..service.supervisor import Supervisor
 
 Clock = Callable[[], datetime]
 
@@ -364,9 +367,15 @@ def default_supervisor(
 
     It runs on a thread and event loop of its own with its own connection to the same store
     (:class:`~catalyst_tui.service.threaded.SupervisorThread`): a flood of watch events must not
-    hold the keys. A store that cannot be opened a second time gets it on the app's loop."""
+    hold the keys. A store that cannot be opened a second time gets it on the app's loop.
+
+    The supervisor's module (watchers, kubeconfig/yaml, the pydantic record models) is imported by
+    ``make`` on the supervisor's thread, after the first fleet paint, not here."""
+    import importlib.util
+
     try:
-        from ..service.supervisor import Supervisor
+        if importlib.util.find_spec("catalyst_tui.service.supervisor") is None:  # pragma: no cover
+            return None  # a partial build
         from ..service.threaded import SupervisorThread
     except ImportError:  # pragma: no cover - a partial build
         return None
@@ -377,6 +386,8 @@ def default_supervisor(
     take_over = bool(_option(options, "take_over", False))
 
     def make(s: RecordStore) -> Supervisor:
+        from ..service.supervisor import Supervisor
+
         return Supervisor(s, holder=holder, kubeconfigs_dir=kubeconfigs_dir, read_only=read_only,
                           take_over=take_over, signer=signer)
 
