@@ -1,0 +1,193 @@
+"""Large directory listings are shared with a helper process (the machine's other CPU): the
+listing is exactly the one this process makes alone, whatever the files, and a helper that fails,
+hangs or answers nonsense only costs time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from catalyst_tui.domain.record import to_catalyst_json
+from catalyst_tui.store import catalyst_dir
+from catalyst_tui.store.catalyst_dir import CatalystDirStore
+
+from .conftest import ev, make_record
+
+
+def fill(d: Path) -> None:
+    """Good records of several sizes and shapes, and one of each kind of bad entry."""
+    d.mkdir()
+    for i in range(40):
+        rec = make_record(f"r{i:03d}")
+        rec.request.orgName = f"Org {i} — \u2028 \U0001F600"
+        if i % 3 == 0:
+            rec.append_events([ev(k, phase="component" if k % 7 == 0 else "tofu", component="cilium", state="installed")
+                               for k in range(200)])
+        if i % 5 == 0:
+            rec.events = None
+        text = to_catalyst_json(rec)
+        if i == 4:
+            text = text.replace("Org 4", "Org \\ud800 4")  # a lone surrogate, escaped (json.loads keeps it)
+        (d / f"{rec.id}.json").write_text(text, encoding="utf-8")
+    (d / "bad-json.json").write_text('{"id": "bad-json", "status": ')
+    (d / "bad-type.json").write_text('{"id": "bad-type", "status": 7}')
+    (d / "mismatch.json").write_text(to_catalyst_json(make_record("other")))
+    (d / "big.json").write_bytes(b" " * 2048)
+    (d / "bad id\\.json").write_text("{}")
+    (d / "dir.json").mkdir()
+    (d / ".hidden.json").write_text("{")
+    os.mkfifo(d / "fifo.json")
+    outside = d.parent / "outside.json"
+    outside.write_text(to_catalyst_json(make_record("escape")))
+    os.symlink(outside, d / "escape.json")
+    os.symlink(d / "r001.json", d / "alias.json")
+
+
+async def listing(d: Path, **kw):  # noqa: ANN003
+    async with CatalystDirStore(d, read_only=True, **kw) as s:
+        first = await s.list_summaries()
+        cache = dict(s._listing.entries)
+    return first, cache
+
+
+@pytest.fixture
+def always_helper(monkeypatch):
+    monkeypatch.setattr(catalyst_dir, "PARALLEL_MIN_FILES", 1)
+    monkeypatch.setattr(catalyst_dir, "PARALLEL_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(catalyst_dir, "_HELPER_START_SECONDS", 0.0)
+    monkeypatch.setattr(catalyst_dir, "CACHE_SETTLE_NS", 0)
+    monkeypatch.setattr(catalyst_dir, "_parallel_ok", lambda: True)
+    answered: list[int] = []
+    real = catalyst_dir._ListHelper.results
+
+    def results(self):  # type: ignore[no-untyped-def]
+        out = real(self)
+        answered.append(-1 if out is None else len(out))
+        return out
+
+    monkeypatch.setattr(catalyst_dir._ListHelper, "results", results)
+    return answered
+
+
+def alone(d: Path, monkeypatch, **kw):  # noqa: ANN001, ANN003
+    with monkeypatch.context() as m:
+        m.setattr(catalyst_dir, "_parallel_ok", lambda: False)
+        m.setattr(catalyst_dir, "CACHE_SETTLE_NS", 0)
+        return asyncio.run(listing(d, **kw))
+
+
+@pytest.mark.parametrize("skim", [0, 8192])
+def test_a_shared_listing_is_the_listing(tmp_path, monkeypatch, always_helper, skim):
+    monkeypatch.setattr(catalyst_dir, "SKIM_MIN_BYTES", skim)
+    d = tmp_path / "d"
+    fill(d)
+    expected = alone(d, monkeypatch, max_record_bytes=1024 * 1024)
+    (summaries, errors), cache = asyncio.run(listing(d, max_record_bytes=1024 * 1024))
+    assert always_helper and always_helper[0] > 10  # the helper did read its part
+    assert (summaries, errors) == expected[0] and cache == expected[1]
+    assert len(summaries) == 40 and len(errors) == 8  # (alias.json: r001 through a symlink, a mismatch)
+
+
+def test_size_limit_and_spelling_are_the_parents(tmp_path, monkeypatch, always_helper):
+    d = tmp_path / "d"
+    fill(d)
+    os.chdir(tmp_path)
+    expected = alone(Path("d"), monkeypatch, max_record_bytes=3000)
+    got = asyncio.run(listing(Path("d"), max_record_bytes=3000))
+    assert always_helper[0] > 0 and got == expected
+    assert any("size limit" in e.reason and e.path.startswith("d/") for e in got[0][1])
+
+
+@pytest.mark.parametrize("code", [
+    "import sys; sys.exit(3)",
+    "print('catalyst-tui list helper 1'); print('[\"done\", 0]')",
+    "import sys; sys.stdin.read(); print('nonsense')",
+    "import sys, json; r = json.loads(sys.stdin.readline()); print('catalyst-tui list helper 1');"
+    " [print(json.dumps([n, None, 's', {'id': 'x'}])) for n, _ in r['files']]; print(json.dumps(['done', len(r['files'])]))",
+    "import sys, json; r = json.loads(sys.stdin.readline()); print('catalyst-tui list helper 1');"
+    " [print(json.dumps([r['files'][0][0], None, 'gone'])) for _ in r['files']]; print(json.dumps(['done', len(r['files'])]))",
+])
+def test_a_failing_helper_costs_only_time(tmp_path, monkeypatch, always_helper, code):
+    d = tmp_path / "d"
+    fill(d)
+    expected = alone(d, monkeypatch)
+    monkeypatch.setattr(catalyst_dir, "_HELPER_CODE", code)
+    assert asyncio.run(listing(d)) == expected
+    assert always_helper == [-1]
+
+
+def test_a_hanging_helper_is_killed(tmp_path, monkeypatch, always_helper):
+    d = tmp_path / "d"
+    fill(d)
+    expected = alone(d, monkeypatch)
+    monkeypatch.setattr(catalyst_dir, "_HELPER_CODE", "import time; time.sleep(60)")
+    monkeypatch.setattr(catalyst_dir, "_HELPER_TIMEOUT_SECONDS", 0.5)
+    assert asyncio.run(listing(d)) == expected
+    assert always_helper == [-1]
+
+
+def test_a_helper_that_cannot_start(tmp_path, monkeypatch, always_helper):
+    d = tmp_path / "d"
+    fill(d)
+    expected = alone(d, monkeypatch)
+    monkeypatch.setattr(catalyst_dir.sys, "executable", str(tmp_path / "no-such-python"))
+    assert asyncio.run(listing(d)) == expected
+    assert always_helper == []
+
+
+def test_small_listings_and_subclasses_use_no_helper(tmp_path, monkeypatch):
+    d = tmp_path / "d"
+    fill(d)
+    started: list[object] = []
+    monkeypatch.setattr(catalyst_dir._ListHelper, "start", classmethod(lambda cls, *a: started.append(a)))
+    asyncio.run(listing(d))  # 52 files: far below PARALLEL_MIN_SECONDS
+    monkeypatch.setattr(catalyst_dir, "PARALLEL_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(catalyst_dir, "PARALLEL_MIN_FILES", 1)
+
+    class Sub(CatalystDirStore):
+        pass
+
+    async def sub() -> None:
+        async with Sub(d, read_only=True) as s:
+            await s.list_summaries()
+
+    asyncio.run(sub())
+    assert started == []
+
+
+def test_the_split_balances_the_estimated_work():
+    class E:
+        def __init__(self, size: int) -> None:
+            self.size = size
+
+        def stat(self, follow_symlinks: bool = True):  # noqa: ANN201
+            return os.stat_result((0, 0, 0, 0, 0, 0, self.size, 0, 0, 0))
+
+    todo = [(f"f{i}.json", False, E(100_000)) for i in range(4000)]
+    theirs = CatalystDirStore._split_for_helper(todo)  # type: ignore[arg-type]
+    per = catalyst_dir._COST_PER_FILE + catalyst_dir._COST_PER_BYTE * 100_000
+    total = per * 4000
+    assert abs(len(theirs) * per - (total - catalyst_dir._HELPER_START_SECONDS) / 2) <= per
+    assert [n for n, _ in theirs] == [f"f{i}.json" for i in range(3999, 3999 - len(theirs), -1)]
+    assert CatalystDirStore._split_for_helper(todo[:100]) == []  # 0.05 s of work: not worth a process
+
+
+def test_the_helper_answers_one_json_line_per_file(tmp_path):
+    """The protocol itself, end to end with the real interpreter."""
+    import subprocess
+    import sys
+
+    d = tmp_path / "d"
+    fill(d)
+    request = {"path": sys.path, "dir": str(d), "real": os.path.realpath(d), "max_record_bytes": 1 << 20,
+               "skim_min_bytes": 0, "files": [["r000.json", False], ["gone.json", False], ["bad-type.json", False]]}
+    out = subprocess.run([sys.executable, "-c", catalyst_dir._HELPER_CODE], input=json.dumps(request).encode() + b"\n",
+                         capture_output=True, check=True).stdout.decode().splitlines()
+    assert out[0] == "catalyst-tui list helper 1" and json.loads(out[-1]) == ["done", 3]
+    items = [json.loads(line) for line in out[1:-1]]
+    assert [(i[0], i[2]) for i in items] == [("r000.json", "s"), ("gone.json", "gone"), ("bad-type.json", "e")]
+    assert items[0][3]["id"] == "r000" and len(items[0][1]) == 4
