@@ -768,12 +768,14 @@ class CatalystDirStore(RecordStore):
             theirs = []
         taken = {name for name, _ in theirs}
         results = None
+        started = time.monotonic()
         try:
             for name, link, _entry in todo:
                 if name not in taken:
                     yield (name, *self._read_one(prefix, name, link))
             if helper is not None:
-                results = helper.results()
+                # Its part is about as long as ours: waiting much longer means it is stuck.
+                results = helper.results(_HELPER_GRACE_SECONDS + 2 * (time.monotonic() - started))
         finally:
             if helper is not None:
                 helper.stop()
@@ -1104,7 +1106,7 @@ PARALLEL_MIN_FILES = 64
 _COST_PER_FILE = 50e-6  # open, read, decode or skim, check, hash and summarise a small record
 _COST_PER_BYTE = 4e-9  # the part growing with the size (decoding or skimming)
 _HELPER_START_SECONDS = 0.12  # interpreter start and imports
-_HELPER_TIMEOUT_SECONDS = 300.0  # then it is killed and its part read in this process
+_HELPER_GRACE_SECONDS = 5.0  # waited for past twice our own part's time; then killed, its part read here
 _HELPER_HEADER = b"catalyst-tui list helper 1"
 _HELPER_CODE = (
     "import json, sys\n"
@@ -1172,11 +1174,11 @@ class _ListHelper:
             self.thread.join()
         self.proc.wait()
 
-    def results(self) -> list[tuple[str, Summary | LoadError | None, tuple[int, int, int, int] | None]] | None:
+    def results(self, timeout: float) -> list[tuple[str, Summary | LoadError | None, tuple[int, int, int, int] | None]] | None:
         """The helper's (name, outcome, key) for exactly the files it was given, or None when it
-        failed, took too long or answered anything else."""
+        failed, did not finish within ``timeout`` seconds or answered anything else."""
         assert self.thread is not None
-        self.thread.join(_HELPER_TIMEOUT_SECONDS)
+        self.thread.join(timeout)
         self.stop()
         out = self.out
         if self.proc.returncode != 0 or not out:

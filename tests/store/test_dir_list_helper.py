@@ -64,8 +64,8 @@ def always_helper(monkeypatch):
     answered: list[int] = []
     real = catalyst_dir._ListHelper.results
 
-    def results(self):  # type: ignore[no-untyped-def]
-        out = real(self)
+    def results(self, timeout):  # type: ignore[no-untyped-def]
+        out = real(self, timeout)
         answered.append(-1 if out is None else len(out))
         return out
 
@@ -125,7 +125,7 @@ def test_a_hanging_helper_is_killed(tmp_path, monkeypatch, always_helper):
     fill(d)
     expected = alone(d, monkeypatch)
     monkeypatch.setattr(catalyst_dir, "_HELPER_CODE", "import time; time.sleep(60)")
-    monkeypatch.setattr(catalyst_dir, "_HELPER_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(catalyst_dir, "_HELPER_GRACE_SECONDS", 0.5)
     assert asyncio.run(listing(d)) == expected
     assert always_helper == [-1]
 
