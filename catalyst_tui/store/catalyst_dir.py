@@ -49,9 +49,6 @@ from ..domain.record import (
     record_to_dict,
     to_catalyst_json,
 )
-
-if TYPE_CHECKING:  # the pydantic models load on first use (domain.record): listing needs none
-    from ..domain.record import Event, Record
 from .base import (
     AuditEntry,
     Conflict,
@@ -67,11 +64,14 @@ from .common import (
     MAX_RECORD_BYTES,
     UnreadableRecord,
     check_id,
+    head_summary_fields,
     make_private_dirs,
     refuse_read_only,
-    head_summary_fields,
     summary_from_dict,
 )
+
+if TYPE_CHECKING:  # the pydantic models load on first use (domain.record): listing needs none
+    from ..domain.record import Event, Record
 
 LOCK_NAME = ".catalyst-tui.lock"
 AUDIT_NAME = ".catalyst-tui-audit.jsonl"
