@@ -26,7 +26,9 @@ import errno
 import fcntl
 import hashlib
 import json
+import io
 import os
+import pickle
 import re
 import stat
 import subprocess
@@ -1107,7 +1109,7 @@ _COST_PER_FILE = 50e-6  # open, read, decode or skim, check, hash and summarise 
 _COST_PER_BYTE = 4e-9  # the part growing with the size (decoding or skimming)
 _HELPER_START_SECONDS = 0.12  # interpreter start and imports
 _HELPER_GRACE_SECONDS = 5.0  # waited for past twice our own part's time; then killed, its part read here
-_HELPER_HEADER = b"catalyst-tui list helper 1"
+_HELPER_HEADER = b"catalyst-tui list helper 2"
 _HELPER_CODE = (
     "import json, sys\n"
     "request = json.loads(sys.stdin.buffer.readline())\n"
@@ -1127,7 +1129,8 @@ def _parallel_ok() -> bool:
 
 class _ListHelper:
     """A helper process reading part of a listing (see CatalystDirStore._read_listed_files):
-    started with the files to read, it answers one JSON line per file."""
+    given the files to read (a JSON line), it answers a header line and the pickled list of
+    (name, outcome, key), loaded back allowing only Summary and LoadError objects."""
 
     def __init__(self, proc: "subprocess.Popen[bytes]", files: list[tuple[str, bool]]) -> None:
         self.proc = proc
@@ -1181,42 +1184,38 @@ class _ListHelper:
         self.thread.join(timeout)
         self.stop()
         out = self.out
-        if self.proc.returncode != 0 or not out:
+        if self.proc.returncode != 0 or not out or not out.startswith(_HELPER_HEADER + b"\n"):
             return None
         try:
-            header, *lines, done, last = out.split(b"\n")
-            if header != _HELPER_HEADER or last != b"" or json.loads(done) != ["done", len(self.files)]:
-                return None
-            expected = {name for name, _ in self.files}
-            results = []
-            for line in lines:
-                item = json.loads(line)
-                name, key, kind = item[:3]
-                if name not in expected:
-                    return None
-                expected.discard(name)
-                if key is not None:
-                    if type(key) is not list or len(key) != 4 or any(type(k) is not int for k in key):
-                        return None
-                    key = tuple(key)
-                outcome: Summary | LoadError | None
-                if kind == "s" and len(item) == 4 and type(item[3]) is dict:
-                    outcome = Summary(**item[3])
-                elif kind == "e" and len(item) == 5 and type(item[3]) is str and type(item[4]) is str:
-                    outcome = LoadError(item[3], item[4])
-                elif kind == "gone" and len(item) == 3:
-                    outcome = None
-                else:
-                    return None
-                results.append((name, outcome, key))
-            return results if not expected else None
-        except (ValueError, TypeError):
+            results = _ResultsUnpickler(io.BytesIO(out[len(_HELPER_HEADER) + 1:])).load()
+        except Exception:  # noqa: BLE001 - any malformed answer: read its part here instead
             return None
+        if type(results) is not list or len(results) != len(self.files):
+            return None
+        expected = {name for name, _ in self.files}
+        for item in results:
+            if type(item) is not tuple or len(item) != 3:
+                return None
+            name, outcome, key = item
+            if name not in expected or type(outcome) not in (Summary, LoadError, type(None)):
+                return None
+            if key is not None and (type(key) is not tuple or len(key) != 4 or any(type(k) is not int for k in key)):
+                return None
+            expected.discard(name)
+        return results if not expected else None
+
+
+class _ResultsUnpickler(pickle.Unpickler):
+    """The helper's answer holds Summary and LoadError objects; nothing else is loaded."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == Summary.__module__ and name in ("Summary", "LoadError"):
+            return Summary if name == "Summary" else LoadError
+        raise pickle.UnpicklingError(f"{module}.{name} is not a listing result")
 
 
 def _list_helper_main(request: dict[str, Any]) -> None:
     """The helper process: read the files of the request as the parent would, print the answers."""
-    import dataclasses
     import gc
 
     gc.disable()  # short-lived; nothing it builds is cyclic
@@ -1226,19 +1225,8 @@ def _list_helper_main(request: dict[str, Any]) -> None:
     store._real = request["real"]
     dir_s = str(store.dir)
     prefix = "" if dir_s == "." else os.path.join(dir_s, "")
-    fields = [f.name for f in dataclasses.fields(Summary)]
-    lines = [_HELPER_HEADER]
-    for name, link in request["files"]:
-        outcome, key = store._read_one(prefix, name, link)
-        if outcome is None:
-            item: list[Any] = [name, None, "gone"]
-        elif isinstance(outcome, LoadError):
-            item = [name, key, "e", outcome.path, outcome.reason]
-        else:
-            item = [name, key, "s", {f: getattr(outcome, f) for f in fields}]
-        lines.append(json.dumps(item).encode())
-    lines.append(json.dumps(["done", len(request["files"])]).encode())
-    sys.stdout.buffer.write(b"\n".join(lines) + b"\n")
+    results = [(name, *store._read_one(prefix, name, link)) for name, link in request["files"]]
+    sys.stdout.buffer.write(_HELPER_HEADER + b"\n" + pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL))
     sys.stdout.buffer.flush()
 
 

@@ -102,14 +102,21 @@ def test_size_limit_and_spelling_are_the_parents(tmp_path, monkeypatch, always_h
     assert any("size limit" in e.reason and e.path.startswith("d/") for e in got[0][1])
 
 
+_ANSWER = (
+    "import json, pickle, sys; r = json.loads(sys.stdin.readline()); out = sys.stdout.buffer;"
+    " out.write(b'catalyst-tui list helper 2\\n');"
+)
+
+
 @pytest.mark.parametrize("code", [
     "import sys; sys.exit(3)",
-    "print('catalyst-tui list helper 1'); print('[\"done\", 0]')",
+    "print('catalyst-tui list helper 2')",
     "import sys; sys.stdin.read(); print('nonsense')",
-    "import sys, json; r = json.loads(sys.stdin.readline()); print('catalyst-tui list helper 1');"
-    " [print(json.dumps([n, None, 's', {'id': 'x'}])) for n, _ in r['files']]; print(json.dumps(['done', len(r['files'])]))",
-    "import sys, json; r = json.loads(sys.stdin.readline()); print('catalyst-tui list helper 1');"
-    " [print(json.dumps([r['files'][0][0], None, 'gone'])) for _ in r['files']]; print(json.dumps(['done', len(r['files'])]))",
+    # well-formed pickles with the wrong content
+    _ANSWER + "out.write(pickle.dumps([(n, {'id': 'x'}, None) for n, _ in r['files']]))",
+    _ANSWER + "out.write(pickle.dumps([(r['files'][0][0], None, None) for _ in r['files']]))",
+    _ANSWER + "out.write(pickle.dumps([(n, None, (1, 2, 3)) for n, _ in r['files']]))",
+    _ANSWER + "out.write(pickle.dumps([(n, None, None) for n, _ in r['files']][1:]))",
 ])
 def test_a_failing_helper_costs_only_time(tmp_path, monkeypatch, always_helper, code):
     d = tmp_path / "d"
@@ -118,6 +125,22 @@ def test_a_failing_helper_costs_only_time(tmp_path, monkeypatch, always_helper, 
     monkeypatch.setattr(catalyst_dir, "_HELPER_CODE", code)
     assert asyncio.run(listing(d)) == expected
     assert always_helper == [-1]
+
+
+def test_a_helper_answer_loads_nothing_but_listing_results(tmp_path, monkeypatch, always_helper):
+    """Even a subverted helper cannot make this process run anything through pickle."""
+    d = tmp_path / "d"
+    fill(d)
+    expected = alone(d, monkeypatch)
+    marker = tmp_path / "ran"
+    monkeypatch.setattr(catalyst_dir, "_HELPER_CODE", _ANSWER + (
+        "import os\n"
+        "class Evil:\n"
+        f"    def __reduce__(self): return (os.system, ('touch {marker}',))\n"
+        "out.write(pickle.dumps([(n, Evil(), None) for n, _ in r['files']]))"
+    ))
+    assert asyncio.run(listing(d)) == expected
+    assert always_helper == [-1] and not marker.exists()
 
 
 def test_a_hanging_helper_is_killed(tmp_path, monkeypatch, always_helper):
@@ -176,8 +199,9 @@ def test_the_split_balances_the_estimated_work():
     assert CatalystDirStore._split_for_helper(todo[:100]) == []  # 0.05 s of work: not worth a process
 
 
-def test_the_helper_answers_one_json_line_per_file(tmp_path):
-    """The protocol itself, end to end with the real interpreter."""
+def test_the_helper_protocol(tmp_path):
+    """End to end with the real interpreter: a JSON request line in, a header and a pickle out."""
+    import pickle
     import subprocess
     import sys
 
@@ -186,8 +210,10 @@ def test_the_helper_answers_one_json_line_per_file(tmp_path):
     request = {"path": sys.path, "dir": str(d), "real": os.path.realpath(d), "max_record_bytes": 1 << 20,
                "skim_min_bytes": 0, "files": [["r000.json", False], ["gone.json", False], ["bad-type.json", False]]}
     out = subprocess.run([sys.executable, "-c", catalyst_dir._HELPER_CODE], input=json.dumps(request).encode() + b"\n",
-                         capture_output=True, check=True).stdout.decode().splitlines()
-    assert out[0] == "catalyst-tui list helper 1" and json.loads(out[-1]) == ["done", 3]
-    items = [json.loads(line) for line in out[1:-1]]
-    assert [(i[0], i[2]) for i in items] == [("r000.json", "s"), ("gone.json", "gone"), ("bad-type.json", "e")]
-    assert items[0][3]["id"] == "r000" and len(items[0][1]) == 4
+                         capture_output=True, check=True).stdout
+    header, _, body = out.partition(b"\n")
+    assert header == b"catalyst-tui list helper 2"
+    items = pickle.loads(body)
+    assert [(name, type(outcome).__name__) for name, outcome, _ in items] == [
+        ("r000.json", "Summary"), ("gone.json", "NoneType"), ("bad-type.json", "LoadError")]
+    assert items[0][1].id == "r000" and len(items[0][2]) == 4 and "status" in items[2][1].reason
