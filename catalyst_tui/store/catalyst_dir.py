@@ -801,13 +801,16 @@ class CatalystDirStore(RecordStore):
         total = sum(costs)
         if total < PARALLEL_MIN_SECONDS:
             return []
-        share = (total - _HELPER_START_SECONDS) / 2
+        # Give it files (from the end) while it would still finish before us: it starts late,
+        # and taking in its answer costs us a little per file.
         theirs: list[tuple[str, bool]] = []
+        helper, ours = _HELPER_START_SECONDS, total
         for (name, link, _entry), cost in zip(reversed(todo), reversed(costs)):
-            if share <= 0:
+            if helper + cost > ours - cost + _COST_TO_TAKE_IN:
                 break
             theirs.append((name, link))
-            share -= cost
+            helper += cost
+            ours += _COST_TO_TAKE_IN - cost
         return theirs
 
     async def list_summaries(self) -> tuple[list[Summary], list[LoadError]]:
@@ -1100,13 +1103,14 @@ class CatalystDirStore(RecordStore):
 
 # --- a helper process for large listings ------------------------------------------------------------
 #: A listing whose files to read are estimated (the costs below) to take this long is shared with
-#: a helper process; both read about half. 2,000 records of 500 events (150 MB): ~1.0 -> 0.6 s
-#: when the machine's second CPU is free (no worse when it is not: the helper's part is only
-#: what is left after its start-up).
-PARALLEL_MIN_SECONDS = 0.3
+#: a helper process when a second CPU looks idle; both read about half. 2,000 records of 500
+#: events (150 MB): ~1.0 -> 0.6 s. On a busy machine a helper only adds its start-up, so none is
+#: used when the load average leaves no CPU free (or a cgroup CPU quota allows less than two).
+PARALLEL_MIN_SECONDS = 0.5
 PARALLEL_MIN_FILES = 64
-_COST_PER_FILE = 50e-6  # open, read, decode or skim, check, hash and summarise a small record
-_COST_PER_BYTE = 4e-9  # the part growing with the size (decoding or skimming)
+_COST_PER_FILE = 55e-6  # open, read, decode or skim, check, hash and summarise a small record
+_COST_PER_BYTE = 5e-9  # the part growing with the size (decoding or skimming)
+_COST_TO_TAKE_IN = 12e-6  # per file of the helper's answer, in this process
 _HELPER_START_SECONDS = 0.12  # interpreter start and imports
 _HELPER_GRACE_SECONDS = 5.0  # waited for past twice our own part's time; then killed, its part read here
 _HELPER_HEADER = b"catalyst-tui list helper 2"
@@ -1119,12 +1123,41 @@ _HELPER_CODE = (
 )
 
 
-def _parallel_ok() -> bool:
+def _cpus_available() -> float:
+    """CPUs this process may use: its affinity, capped by a cgroup CPU quota (a pod's limit)."""
     try:
-        cpus = len(os.sched_getaffinity(0))
+        cpus: float = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    return cpus > 1 and bool(sys.executable)
+    for path in ("/sys/fs/cgroup/cpu.max", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"):
+        try:
+            with open(path) as fh:
+                fields = fh.read().split()
+            if path.endswith("cpu.max"):
+                quota, period = fields[0], fields[1]
+            else:
+                with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as fh:
+                    quota, period = fields[0], fh.read().strip()
+            if quota not in ("max", "-1") and int(period) > 0:
+                cpus = min(cpus, int(quota) / int(period))
+            break
+        except (OSError, ValueError, IndexError):
+            continue
+    return cpus
+
+
+def _parallel_ok() -> bool:
+    """A second CPU looks free (and a helper can be started at all)."""
+    if not sys.executable:
+        return False
+    cpus = _cpus_available()
+    if cpus < 2:
+        return False
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return False
+    return load < cpus - 0.5  # (a listing's own process keeps about one CPU busy)
 
 
 class _ListHelper:

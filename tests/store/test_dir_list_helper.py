@@ -193,10 +193,24 @@ def test_the_split_balances_the_estimated_work():
     todo = [(f"f{i}.json", False, E(100_000)) for i in range(4000)]
     theirs = CatalystDirStore._split_for_helper(todo)  # type: ignore[arg-type]
     per = catalyst_dir._COST_PER_FILE + catalyst_dir._COST_PER_BYTE * 100_000
-    total = per * 4000
-    assert abs(len(theirs) * per - (total - catalyst_dir._HELPER_START_SECONDS) / 2) <= per
-    assert [n for n, _ in theirs] == [f"f{i}.json" for i in range(3999, 3999 - len(theirs), -1)]
+    n = len(theirs)
+    helper = catalyst_dir._HELPER_START_SECONDS + n * per
+    ours = (4000 - n) * per + n * catalyst_dir._COST_TO_TAKE_IN
+    assert 1000 < n < 2000 and abs(helper - ours) <= 2 * per
+    assert [name for name, _ in theirs] == [f"f{i}.json" for i in range(3999, 3999 - n, -1)]
     assert CatalystDirStore._split_for_helper(todo[:100]) == []  # 0.05 s of work: not worth a process
+
+
+@pytest.mark.parametrize(("cpus", "load", "ok"), [(1, 0.0, False), (1.5, 0.0, False), (2, 0.0, True), (2, 1.4, True),
+                                                  (2, 1.5, False), (4, 3.4, True), (4, 3.5, False)])
+def test_a_helper_only_when_a_cpu_looks_free(monkeypatch, cpus, load, ok):
+    monkeypatch.setattr(catalyst_dir, "_cpus_available", lambda: cpus)
+    monkeypatch.setattr(catalyst_dir.os, "getloadavg", lambda: (load, 0.0, 0.0))
+    assert catalyst_dir._parallel_ok() is ok
+
+
+def test_cpus_available_is_a_positive_number():
+    assert catalyst_dir._cpus_available() > 0
 
 
 def test_the_helper_protocol(tmp_path):
