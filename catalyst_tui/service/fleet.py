@@ -367,6 +367,19 @@ _RANK_BY_STATUS: dict[str, int] = {
 }
 
 
+#: The attention rank of a record by its status alone, for a store asked for the head of the
+#: attention order before any row exists (:meth:`~catalyst_tui.store.base.RecordStore.head_summaries`):
+#: ``None`` where the rank depends on more than the record (``phase1-watching``: stale needs a
+#: ``stat`` of its kubeconfig, a live watcher can be in trouble); statuses not named rank
+#: :data:`HEAD_OTHER_RANK`. Equal to :func:`attention_rank` of a row without a watcher (a test).
+HEAD_RANKS: dict[str, int | None] = {
+    **{s: RANK_FAILED for s in _FAILED_STATUSES},
+    **_RANK_BY_STATUS,
+    statuses.PHASE1_WATCHING: None,
+}
+HEAD_OTHER_RANK = RANK_OTHER
+
+
 def attention_rank(row: FleetRow) -> int:
     """0 = most urgent. See the module docstring for the table."""
     if row.status in _FAILED_STATUSES:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 if TYPE_CHECKING:  # the pydantic models load on first use (domain.record); the fleet view needs none
     from ..domain.record import Event, Record
@@ -176,6 +176,23 @@ class RecordStore(abc.ABC):
     @abc.abstractmethod
     async def list_summaries(self) -> tuple[list[Summary], list[LoadError]]:
         """Every readable record as a :class:`Summary`, plus the ones that could not be read."""
+
+    async def head_summaries(
+        self, limit: int, ranks: Mapping[str, int | None], *, other_rank: int
+    ) -> tuple[int, list[Summary]] | None:
+        """Optional (None: not supported): what a fleet view needs to paint its first screen
+        before :meth:`list_summaries` is done. Returns (the number of records, summaries) where the
+        summaries include every record that can be among the first ``limit`` of the order
+
+            (rank, newest ``startedAt`` first as ``parse_time`` reads it -- unset or unreadable
+            last --, id)
+
+        with rank = ``ranks[status]`` (``other_rank`` for a status not in ``ranks``). A status
+        ranked ``None`` cannot be placed by the store (its rank depends on more than the record):
+        every record of it is included. Records :meth:`list_summaries` reports as unreadable are
+        left out (and the next ones taken instead); each summary returned equals the one
+        :meth:`list_summaries` returns for that record at the same moment."""
+        return None
 
     @abc.abstractmethod
     async def get(self, record_id: str) -> Versioned:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 import aiosqlite
 
@@ -33,7 +33,7 @@ import aiosqlite
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 from ..domain.components import current_states, states_from_events
-from ..domain.record import EVENT_BUFFER_CAP, RecordDecodeError, record_from_dict, record_to_dict
+from ..domain.record import EVENT_BUFFER_CAP, RecordDecodeError, parse_time, record_from_dict, record_to_dict
 from .base import (
     AuditEntry,
     Conflict,
@@ -159,6 +159,23 @@ class _Known:
     #: ``states_from_events`` of these events, and the last one's ``time`` (summary columns).
     states: dict[str, str]
     last_time: str | None
+
+
+def _summary_of(row: list[Any]) -> Summary:
+    """The Summary of a row of :data:`_SUMMARY_COLUMNS` (as decoded from ``json_array``);
+    ValueError/TypeError when its component states are unreadable."""
+    (rid, version, status, fqdn, org, region, started, finished, error, kc, p1f, p1o, p1s, hf, hu, owner,
+     states, count, last) = row
+    comp = json.loads(states)
+    if not isinstance(comp, dict):
+        raise ValueError("component_states is not an object")
+    return Summary(
+        id=rid, status=status, version=str(version), sovereignFQDN=fqdn, orgName=org, region=region,
+        startedAt=started, finishedAt=finished, error=error, component_states=comp,
+        kubeconfigPath=kc, phase1FinishedAt=p1f, phase1Outcome=p1o, phase1Substate=p1s,
+        handoverFiredAt=hf, handoverURL_set=bool(hu), ownerEmail=owner, events_count=count,
+        last_event_time=last,
+    )
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -620,22 +637,12 @@ class SQLiteStore(RecordStore):
                     cache[rid] = hit
                     keyed.append((hit[2], hit[1]))
                 continue  # (deleted between the two statements)
-            (rid, version, status, fqdn, org, region, started, finished, error, kc, p1f, p1o, p1s, hf, hu, owner,
-             states, count, last) = row
+            rid, version, started = row[0], row[1], row[6]
             try:
-                comp = json.loads(states)
-                if not isinstance(comp, dict):
-                    raise ValueError("component_states is not an object")
+                summary = _summary_of(row)
             except (ValueError, TypeError) as exc:
                 errors.append(LoadError(f"{self.path}#{rid}", f"summary unreadable: {exc}"))
                 continue
-            summary = Summary(
-                id=rid, status=status, version=str(version), sovereignFQDN=fqdn, orgName=org, region=region,
-                startedAt=started, finishedAt=finished, error=error, component_states=comp,
-                kubeconfigPath=kc, phase1FinishedAt=p1f, phase1Outcome=p1o, phase1Substate=p1s,
-                handoverFiredAt=hf, handoverURL_set=bool(hu), ownerEmail=owner, events_count=count,
-                last_event_time=last,
-            )
             # ORDER BY startedAt, id: NULL first, then text in code point order (SQLite's BINARY)
             key = (started is not None, started or "", rid)
             cache[rid] = (version, summary, key)
@@ -645,6 +652,96 @@ class SQLiteStore(RecordStore):
         out = [summary for _key, summary in keyed]
         self._summary_last = (pairs_json, out, errors)
         return list(out), list(errors)
+
+    # --- the head of the fleet's order (a dashboard's first screen) ----------------------------------
+    async def head_summaries(
+        self, limit: int, ranks: Mapping[str, int | None], *, other_rank: int
+    ) -> tuple[int, list[Summary]] | None:
+        """See :meth:`RecordStore.head_summaries`. Read in one transaction (one snapshot): the
+        statuses and their counts; (id, status, startedAt) of the records of only the lowest
+        ranks that can fill ``limit``, ordered in Python with the fleet rows' own ``parse_time``
+        (SQLite's date functions read fewer formats than ``datetime.fromisoformat`` and only
+        milliseconds: an ORDER BY julianday could put other records first); the summary rows of
+        the first ``limit`` of them (more if some are unreadable) and of every record of a status
+        ranked None. 10,000 records: a few ms instead of the listing's ~100."""
+        return await self._call("list", self._read_head, limit, dict(ranks), other_rank)
+
+    @staticmethod
+    def _read_head(conn: sqlite3.Connection, limit: int, ranks: dict[str, int | None],
+                   other_rank: int) -> tuple[int, list[Summary]]:
+        own = not conn.in_transaction
+        if own:
+            conn.execute("BEGIN")
+        try:
+            return SQLiteStore._head_in_snapshot(conn, limit, ranks, other_rank)
+        finally:
+            if own and conn.in_transaction:
+                conn.execute("COMMIT")
+
+    @staticmethod
+    def _head_in_snapshot(conn: sqlite3.Connection, limit: int, ranks: dict[str, int | None],
+                          other_rank: int) -> tuple[int, list[Summary]]:
+        def summaries(column: str, values: list[str]) -> list[Summary]:
+            (rows_json,) = conn.execute(
+                f"SELECT json_group_array(json_array({_SUMMARY_COLUMNS})) FROM records "
+                f"WHERE {column} IN (SELECT value FROM json_each(?))", (json.dumps(values),)).fetchone()
+            out = []
+            for row in json.loads(rows_json):
+                try:
+                    out.append(_summary_of(row))
+                except (ValueError, TypeError):
+                    pass  # list_summaries reports it as unreadable; the fleet shows no row for it
+            return out
+
+        (counts_json,) = conn.execute(
+            "SELECT json_group_array(json_array(status, n)) FROM (SELECT status, count(*) AS n FROM records GROUP BY status)"
+        ).fetchone()
+        counts: list[tuple[str, int]] = [(s, n) for s, n in json.loads(counts_json)]
+        total = sum(n for _s, n in counts)
+        by_rank: dict[int, list[tuple[str, int]]] = {}
+        undecided = []
+        for status, n in counts:
+            rank = ranks.get(status, other_rank)
+            if rank is None:
+                undecided.append(status)
+            else:
+                by_rank.setdefault(rank, []).append((status, n))
+        out = summaries("status", undecided) if undecided else []
+        pending = sorted(by_rank, reverse=True)  # pop() takes the lowest rank
+        queue: list[str] = []  # ids in order, of the ranks taken so far; queue[at:] not fetched yet
+        at = 0
+        got = 0
+        inf = float("inf")
+        while got < limit:
+            if at == len(queue):
+                if not pending:
+                    break
+                # The next ranks, as many as can fill what is missing (counting unreadable records
+                # too: when some are, the loop comes back for more).
+                take: list[str] = []
+                n_take = 0
+                while pending and n_take < limit - got:
+                    for status, n in by_rank[pending[-1]]:
+                        take.append(status)
+                        n_take += n
+                    pending.pop()
+                (keys_json,) = conn.execute(
+                    "SELECT json_group_array(json_array(id, status, startedAt)) FROM records "
+                    "WHERE status IN (SELECT value FROM json_each(?))", (json.dumps(take),)).fetchone()
+                keyed = []
+                for rid, status, started in json.loads(keys_json):
+                    dt = parse_time(started)
+                    keyed.append((ranks.get(status, other_rank), -dt.timestamp() if dt is not None else inf, rid))
+                keyed.sort()
+                queue = [k[2] for k in keyed]
+                at = 0
+                continue
+            chunk = queue[at:at + limit - got]
+            at += len(chunk)
+            found = summaries("id", chunk)
+            out.extend(found)
+            got += len(found)
+        return total, out
 
     @staticmethod
     def _read_record(conn: sqlite3.Connection, record_id: str) -> Any:

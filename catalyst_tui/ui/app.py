@@ -147,7 +147,11 @@ class CatalystApp(App[int]):
                 return
         self.services_ready = True
         # The fleet is painted first; the restart rules and the watchers follow (they read and
-        # rewrite records for seconds on a large fleet, on this same event loop).
+        # rewrite records for seconds on a large fleet, on this same event loop). First of all
+        # the first screenful, when the store can say which records those are without listing
+        # every one (10,000 records: ~20 ms instead of ~300 ms of listing and row building).
+        if await self.poll_head():
+            await self._painted()
         await self.poll(force=True)
         sup = self.supervisor
         if sup is not None and self.own_supervisor:
@@ -164,6 +168,25 @@ class CatalystApp(App[int]):
                     self.notify(f"watchers not started: {exc}", title="supervisor", severity="error", markup=False, timeout=15)
             await self.poll(force=True)
         self.services_settled = True
+
+    #: At least this many rows are read for the first paint (the terminal's height when taller).
+    HEAD_ROWS = 64
+
+    async def poll_head(self) -> bool:
+        """Start-up: the head of the fleet (:meth:`FleetState.poll_head`), shown at once. False
+        when the store cannot give it (then the first full poll paints, as before)."""
+        if self._polling or self.fleet.loaded:
+            return False
+        self._polling = True
+        try:
+            delta = await self.fleet.poll_head(max(self.HEAD_ROWS, self.size.height), now=self.now())
+        finally:
+            self._polling = False
+            self._poll_again = False  # the full poll that follows reads everything anyway
+        if delta is None:
+            return False
+        self._broadcast(FleetChanged(delta))
+        return True
 
     async def _painted(self, timeout: float = 2.0) -> None:
         """Wait until the screen has handled what was posted to it and repainted (bounded: a

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ..domain.statuses import KNOWN_STATUSES, PHASE1_WATCHING
 from ..kube.state import WatcherStatus
-from ..service.fleet import FleetRow, attention_rank, build_row, sort_rows
+from ..service.fleet import HEAD_OTHER_RANK, HEAD_RANKS, FleetRow, attention_rank, build_row, sort_rows
 from ..store.base import LoadError, RecordStore, StoreError, Summary
 
 #: Every this many polls the ``phase1-watching`` rows are rebuilt even without a change, so a
@@ -68,10 +68,13 @@ class FleetDelta:
     error_changed: bool = False
     #: :attr:`FleetState.generation` after the poll that made this delta.
     generation: int = 0
+    #: This poll read the whole fleet after :meth:`FleetState.poll_head` (the counts and the
+    #: states of the screen change even when no row did).
+    completed: bool = False
 
     @property
     def empty(self) -> bool:
-        return not self.changed and not self.removed and not self.error_changed
+        return not self.changed and not self.removed and not self.error_changed and not self.completed
 
 
 @dataclass
@@ -82,7 +85,12 @@ class FleetState:
     stat: Callable[[str], object] = os.stat
 
     token: str | None = None
+    #: True once the whole fleet was read (the first :meth:`poll` that reached the store).
     loaded: bool = False
+    #: True between :meth:`poll_head` and the first full :meth:`poll`: :attr:`rows` holds only the
+    #: head of the attention order (the first screenful) and :attr:`total` the store's count.
+    partial: bool = False
+    total: int | None = None
     summaries: dict[str, Summary] = field(default_factory=dict)
     rows: dict[str, FleetRow] = field(default_factory=dict)
     load_errors: list[LoadError] = field(default_factory=list)
@@ -144,13 +152,47 @@ class FleetState:
         with gc_paused():
             return self._rows_delta(new, full=full, error_changed=old_error is not None)
 
+    async def poll_head(self, limit: int, *, now: datetime | None = None) -> FleetDelta | None:
+        """Start-up only, before the first :meth:`poll`: the first ``limit`` rows of the
+        attention order, read without listing the whole store
+        (:meth:`~catalyst_tui.store.base.RecordStore.head_summaries`), so the first screen is
+        painted while the full listing is still to come. Sets :attr:`partial`; the next
+        :meth:`poll` reads everything and clears it (rows built here and unchanged stay as they
+        are). None, and nothing changed, when the store cannot (or did not answer), when the
+        fleet is loaded already, or when live watchers exist (their rows' ranks are not the
+        store's to know)."""
+        if self.loaded or self.rows or self.watchers():
+            return None
+        try:
+            got = await self.store.head_summaries(limit, HEAD_RANKS, other_rank=HEAD_OTHER_RANK)
+        except Exception:  # noqa: BLE001 - the full poll right after reports what is wrong
+            return None
+        if got is None or self.loaded:
+            return None
+        total, summaries = got
+        if not summaries:
+            return None
+        with gc_paused():
+            built = [build_row(s, kubeconfigs_dir=self.kubeconfigs_dir, stat=self.stat) for s in summaries]
+            built.sort(key=attention_key)
+            del built[limit:]
+            keep = {r.id for r in built}
+            self.summaries = {s.id: s for s in summaries if s.id in keep}
+            self.partial = True
+            self.total = total
+            self.last_ok = now
+            updated, _ = self.put_rows(built)
+        return FleetDelta(changed=frozenset(updated), generation=self.generation)
+
     def _rows_delta(self, new: dict[str, Summary] | None, *, full: bool, error_changed: bool) -> FleetDelta:
         watchers = self.watchers()
         wsig = {rid: watcher_signature(ws) for rid, ws in watchers.items()}
         changed: set[str] = set()
         removed: set[str] = set()
+        completed = False
         if new is not None:
             first = not self.loaded
+            completed = self.partial
             removed = set(self.summaries) - set(new)
             for rid, summary in new.items():
                 old = self.summaries.get(rid)
@@ -163,6 +205,8 @@ class FleetState:
                     changed.add(rid)
             self.summaries = new
             self.loaded = True
+            self.partial = False
+            self.total = None
         for rid in set(wsig) | set(self._wsig):
             if wsig.get(rid) != self._wsig.get(rid) and rid in self.summaries:
                 changed.add(rid)
@@ -170,10 +214,10 @@ class FleetState:
         built = [build_row(self.summaries[rid], kubeconfigs_dir=self.kubeconfigs_dir, watcher=watchers.get(rid), stat=self.stat)
                  for rid in changed]
         updated, removed = self.put_rows(built, removed)
-        if error_changed and not (updated or removed):
+        if (error_changed or completed) and not (updated or removed):
             self.generation += 1
         return FleetDelta(changed=frozenset(updated), removed=frozenset(removed), error=self.error,
-                          error_changed=error_changed, generation=self.generation)
+                          error_changed=error_changed, generation=self.generation, completed=completed)
 
     # --- what every poll keeps up to date: the attention order and the counts ----------------
     def put_rows(self, rows: Iterable[FleetRow], removed: Iterable[str] = ()) -> tuple[set[str], set[str]]:
@@ -240,7 +284,11 @@ class FleetState:
 
     def counts(self) -> tuple[int, dict[str, int], int]:
         """(rows, rows per status as :func:`~catalyst_tui.service.fleet.status_counts` orders
-        them, stale rows): what the counts line shows, without a pass over the fleet."""
+        them, stale rows): what the counts line shows, without a pass over the fleet. While
+        :attr:`partial`: (the store's record count, {}, 0) -- the head's own counts would say
+        nothing true about the fleet."""
+        if self.partial:
+            return (self.total or 0), {}, 0
         counts = self._status_counts
         out = {s: counts[s] for s in KNOWN_STATUSES if counts.get(s)}
         for s in sorted(k for k in counts if k not in out):

@@ -84,9 +84,10 @@ class FleetScreen(RecordActions, Screen):
     @on(FleetChanged)
     def _fleet_changed(self, message: FleetChanged) -> None:
         delta = message.delta
-        if delta.changed or delta.removed or delta.error_changed or not self.table.row_count:
+        if delta.changed or delta.removed or delta.error_changed or delta.completed or not self.table.row_count:
             fleet = self.capp.fleet
-            if not delta.error_changed and self.table.row_count and self._shown_generation == fleet.generation:
+            if (not (delta.error_changed or delta.completed) and self.table.row_count
+                    and self._shown_generation == fleet.generation):
                 # Drawn already: the screen mounted after that poll (at start-up the first poll
                 # can end before the screen mounts; redrawing 10,000 rows again costs ~30 ms).
                 self.table.tick(self.capp.now())
@@ -117,13 +118,16 @@ class FleetScreen(RecordActions, Screen):
         self._view_dirty = False
         self._shown_generation = fleet.generation if fleet is not None else -1
         counts = fleet.counts() if fleet is not None else (0, {}, 0)
-        update_if_changed(self.query_one("#counts", Static), counts_line(*counts, ascii_only=app.config.ascii))
-        update_if_changed(self.query_one("#view-state", Static), self._view_state_text(len(shown), len(rows)))
+        # Only the head of the fleet is read yet (start-up, fleet.poll_head): counts, "N of M",
+        # "nothing matches" and "no Sovereigns" would not be true of the fleet; say it is loading.
+        partial = fleet is not None and fleet.partial and not fleet.loaded
+        update_if_changed(self.query_one("#counts", Static), counts_line(*counts, ascii_only=app.config.ascii, loading=partial))
+        update_if_changed(self.query_one("#view-state", Static), self._view_state_text(len(shown), len(rows), loading=partial))
         # states: error opening / reading the store, loading, empty, nothing matches
         if app.services_error is not None:
             state.show_error(Text.assemble(("Cannot open the store: ", "bold"), safe(app.services_error), "\nPress q to quit."))
             banner.hide()
-        elif fleet is None or not fleet.loaded:
+        elif fleet is None or not (fleet.loaded or partial):
             if fleet is not None and fleet.error:
                 state.show_error(Text.assemble(("Cannot read the store: ", "bold"), safe(fleet.error), "\nRetrying every second."))
             else:
@@ -147,7 +151,9 @@ class FleetScreen(RecordActions, Screen):
                 )
             else:
                 banner.hide()
-            if not rows:
+            if partial and not shown:
+                state.show_loading(f"the rest of the fleet ({fleet.total} Sovereigns)" if fleet.total else "the fleet")
+            elif not rows:
                 state.show_empty(
                     "No Sovereigns in this store yet.\n"
                     "Records appear here as soon as they are written (by catalyst-api on its volume, or "
@@ -175,7 +181,7 @@ class FleetScreen(RecordActions, Screen):
     #: The FleetState.generation the table shows (-1: not drawn yet).
     _shown_generation = -1
 
-    def _view_state_text(self, shown: int, total: int) -> Text:
+    def _view_state_text(self, shown: int, total: int, *, loading: bool = False) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis", style="dim")
         arrow = "↓" if self.sort_desc else "↑"
         text.append(f"sort: {SORT_LABELS[self.sort_by]} {arrow}")
@@ -185,7 +191,10 @@ class FleetScreen(RecordActions, Screen):
         if self.attention_only:
             text.append("  │  ")
             text.append("faults only", style="bold")
-        if shown != total:
+        if loading:
+            if shown != total:
+                text.append(f"  │  {shown} shown so far")
+        elif shown != total:
             text.append(f"  │  {shown} of {total} shown")
         return text
 

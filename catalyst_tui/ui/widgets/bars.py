@@ -44,10 +44,15 @@ class TitleBar(Static):
         return text
 
 
-def counts_line(total: int, counts: dict[str, int], stale: int, *, ascii_only: bool = False) -> Text:
-    """The counts line from counts already made (:meth:`FleetState.counts`)."""
+def counts_line(total: int, counts: dict[str, int], stale: int, *, ascii_only: bool = False, loading: bool = False) -> Text:
+    """The counts line from counts already made (:meth:`FleetState.counts`). ``loading``: only
+    the first rows are read yet (:attr:`FleetState.partial`): the total and "loading…", no
+    per-status counts."""
     text = Text(no_wrap=False)
     text.append(f"{total} Sovereign{'s' if total != 1 else ''}", style="bold")
+    if loading:
+        text.append("  ·  loading…", style="italic")
+        return text
     # Most urgent first, like the table: failed, stale, watching, Phase 0, ready, adopted, others.
     order = sorted(counts, key=lambda s: (_COUNT_ORDER.index(s) if s in _COUNT_ORDER else len(_COUNT_ORDER), s))
     for status in order:
