@@ -27,8 +27,28 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+_precompiled = False
+
+
+def precompile() -> None:
+    """Byte-compile the package (and the bench) once, as ``pip install`` does for a wheel. The
+    children run with PYTHONDONTWRITEBYTECODE (a measurement writes nothing), so after a source
+    change every child would otherwise compile the changed modules again (~30 ms of start-up
+    measured on the dashboard, none on the minimal app, whose Textual is installed compiled)."""
+    global _precompiled
+    if _precompiled:
+        return
+    import compileall
+
+    for pkg in ("catalyst_tui", "bench"):
+        compileall.compile_dir(str(ROOT / pkg), quiet=1)
+    _precompiled = True
+
+
 def clean_env(tmp: Path | None = None, **extra: str) -> dict[str, str]:
-    """The environment for a child: no user config, no proxies, a fixed terminal."""
+    """The environment for a child: no user config, no proxies, a fixed terminal (the package is
+    byte-compiled first: :func:`precompile`)."""
+    precompile()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CATALYST_", "TEXTUAL_")) or k.startswith("CATALYST_BENCH")}
     env.update({"TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"})
     env.pop("COLORTERM", None)

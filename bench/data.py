@@ -34,7 +34,7 @@ from catalyst_tui.domain.record import GO_ZERO_TIME, dumps_catalyst, format_even
 from catalyst_tui.domain.statuses import BOOTSTRAP_KIT
 
 #: Bump when the record shapes change (invalidates the cache).
-GEN_VERSION = 3
+GEN_VERSION = 4  # 4: SQLite stores carry the records_by_status index
 #: Every record's org name contains this; the start-up bench waits for it on the terminal.
 ORG_MARKER = "BenchOrg"
 BASE_TIME = datetime(2026, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
