@@ -760,8 +760,11 @@ class CatalystDirStore(RecordStore):
         """(name, outcome, key) of :meth:`_read_one` for every file to read. A large listing is
         shared with a second process (the machine's other CPU; parsing holds the GIL, so a thread
         would not help): it takes a part of the files, chosen by their sizes so that both finish
-        together, and this thread reads the rest meanwhile. If it fails in any way, this thread
-        reads its part too: the outcome never depends on the helper."""
+        together, and this thread reads the rest meanwhile. Then, as long as the helper has not
+        answered, this thread goes on with the helper's part itself (a slow or stuck helper costs
+        nothing but the CPU it used) and takes the helper's answers for what is left once it has.
+        An answer that is not exactly the files asked is not used: the outcome never depends on
+        the helper."""
         theirs: list[tuple[str, bool]] = []
         if len(todo) >= PARALLEL_MIN_FILES and type(self) is CatalystDirStore and _parallel_ok():
             theirs = self._split_for_helper(todo)
@@ -769,23 +772,25 @@ class CatalystDirStore(RecordStore):
         if helper is None:
             theirs = []
         taken = {name for name, _ in theirs}
-        results = None
-        started = time.monotonic()
         try:
             for name, link, _entry in todo:
                 if name not in taken:
                     yield (name, *self._read_one(prefix, name, link))
-            if helper is not None:
-                # Its part is about as long as ours: waiting much longer means it is stuck.
-                results = helper.results(_HELPER_GRACE_SECONDS + 2 * (time.monotonic() - started))
+            done = 0
+            results = None
+            for name, link in theirs:
+                if helper is not None and not helper.running():
+                    results = helper.results()
+                    helper = None
+                    if results is not None:
+                        break
+                yield (name, *self._read_one(prefix, name, link))
+                done += 1
         finally:
             if helper is not None:
                 helper.stop()
-        if results is None:  # no helper, or it failed or answered something else: read its part here
-            for name, link in theirs:
-                yield (name, *self._read_one(prefix, name, link))
-        else:
-            yield from results
+        if results is not None:
+            yield from results[done:]
 
     @staticmethod
     def _split_for_helper(todo: list[tuple[str, bool, os.DirEntry[str]]]) -> list[tuple[str, bool]]:
@@ -1112,7 +1117,6 @@ _COST_PER_FILE = 55e-6  # open, read, decode or skim, check, hash and summarise 
 _COST_PER_BYTE = 5e-9  # the part growing with the size (decoding or skimming)
 _COST_TO_TAKE_IN = 12e-6  # per file of the helper's answer, in this process
 _HELPER_START_SECONDS = 0.12  # interpreter start and imports
-_HELPER_GRACE_SECONDS = 5.0  # waited for past twice our own part's time; then killed, its part read here
 _HELPER_HEADER = b"catalyst-tui list helper 2"
 _HELPER_CODE = (
     "import json, sys\n"
@@ -1183,6 +1187,10 @@ class _ListHelper:
         except (OSError, ValueError):
             return None
         helper = cls(proc, files)
+        try:  # a larger pipe: its answer is read in fewer turns of the GIL
+            fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)  # type: ignore[union-attr]
+        except (AttributeError, OSError):
+            pass
         # The request may not fit in the pipe: written (and the answer read) by a thread.
         helper.thread = threading.Thread(target=helper._talk, args=(request,), name="catalyst-dir list helper", daemon=True)
         helper.thread.start()
@@ -1202,19 +1210,25 @@ class _ListHelper:
         finally:
             stdout.close()
 
+    def running(self) -> bool:
+        """Not answered completely yet."""
+        return self.thread is not None and self.thread.is_alive()
+
     def stop(self) -> None:
-        """Kill the helper (if still running) and reap it."""
-        if self.proc.poll() is None:
+        """Reap the helper, killing it first if it has not answered completely."""
+        if self.running():
             self.proc.kill()
         if self.thread is not None:
             self.thread.join()
-        self.proc.wait()
+        try:
+            self.proc.wait(5)  # its answer is complete: it is exiting
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
-    def results(self, timeout: float) -> list[tuple[str, Summary | LoadError | None, tuple[int, int, int, int] | None]] | None:
-        """The helper's (name, outcome, key) for exactly the files it was given, or None when it
-        failed, did not finish within ``timeout`` seconds or answered anything else."""
-        assert self.thread is not None
-        self.thread.join(timeout)
+    def results(self) -> list[tuple[str, Summary | LoadError | None, tuple[int, int, int, int] | None]] | None:
+        """Once it has answered (see :meth:`running`): its (name, outcome, key) for exactly the
+        files it was given, in their order, or None when it failed or answered anything else."""
         self.stop()
         out = self.out
         if self.proc.returncode != 0 or not out or not out.startswith(_HELPER_HEADER + b"\n"):
@@ -1225,17 +1239,15 @@ class _ListHelper:
             return None
         if type(results) is not list or len(results) != len(self.files):
             return None
-        expected = {name for name, _ in self.files}
-        for item in results:
+        for item, (asked, _link) in zip(results, self.files):
             if type(item) is not tuple or len(item) != 3:
                 return None
             name, outcome, key = item
-            if name not in expected or type(outcome) not in (Summary, LoadError, type(None)):
+            if name != asked or type(outcome) not in (Summary, LoadError, type(None)):
                 return None
             if key is not None and (type(key) is not tuple or len(key) != 4 or any(type(k) is not int for k in key)):
                 return None
-            expected.discard(name)
-        return results if not expected else None
+        return results
 
 
 class _ResultsUnpickler(pickle.Unpickler):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -64,13 +65,30 @@ def always_helper(monkeypatch):
     answered: list[int] = []
     real = catalyst_dir._ListHelper.results
 
-    def results(self, timeout):  # type: ignore[no-untyped-def]
-        out = real(self, timeout)
+    def results(self):  # type: ignore[no-untyped-def]
+        out = real(self)
         answered.append(-1 if out is None else len(out))
         return out
 
     monkeypatch.setattr(catalyst_dir._ListHelper, "results", results)
+    # Deterministic: this process waits for the helper's answer before reading any of its files
+    # (the real one goes on with them meanwhile; see the two tests about that).
+    monkeypatch.setattr(catalyst_dir._ListHelper, "running", _answered_after(0))
     return answered
+
+
+def _answered_after(files: int):  # noqa: ANN202
+    """A _ListHelper.running that says "still running" ``files`` times, then waits for the answer."""
+    asked = [0]
+
+    def running(self) -> bool:  # type: ignore[no-untyped-def]
+        asked[0] += 1
+        if asked[0] <= files:
+            return True
+        self.thread.join(60)
+        return self.thread.is_alive()
+
+    return running
 
 
 def alone(d: Path, monkeypatch, **kw):  # noqa: ANN001, ANN003
@@ -143,14 +161,37 @@ def test_a_helper_answer_loads_nothing_but_listing_results(tmp_path, monkeypatch
     assert always_helper == [-1] and not marker.exists()
 
 
-def test_a_hanging_helper_is_killed(tmp_path, monkeypatch, always_helper):
+def test_a_hanging_helper_costs_nothing(tmp_path, monkeypatch, always_helper):
+    """Its part is read here while it does not answer; then it is killed."""
     d = tmp_path / "d"
     fill(d)
     expected = alone(d, monkeypatch)
     monkeypatch.setattr(catalyst_dir, "_HELPER_CODE", "import time; time.sleep(60)")
-    monkeypatch.setattr(catalyst_dir, "_HELPER_GRACE_SECONDS", 0.5)
+    monkeypatch.setattr(catalyst_dir._ListHelper, "running", lambda self: self.thread.is_alive())  # the real one
+    started = time.monotonic()
     assert asyncio.run(listing(d)) == expected
-    assert always_helper == [-1]
+    assert time.monotonic() - started < 30
+    assert always_helper == []  # never answered: never asked for its results
+
+
+def test_a_late_answer_is_used_for_what_is_left(tmp_path, monkeypatch, always_helper):
+    """A helper answering while this process already reads its part: each file read once here,
+    the rest taken from the answer."""
+    d = tmp_path / "d"
+    fill(d)
+    expected = alone(d, monkeypatch)
+    monkeypatch.setattr(catalyst_dir._ListHelper, "running", _answered_after(5))
+    reads: list[str] = []
+    real_read_one = CatalystDirStore._read_one
+
+    def counting(self, prefix, name, link):  # type: ignore[no-untyped-def]
+        reads.append(name)
+        return real_read_one(self, prefix, name, link)
+
+    monkeypatch.setattr(CatalystDirStore, "_read_one", counting)
+    assert asyncio.run(listing(d)) == expected
+    theirs = always_helper[0]
+    assert theirs > 5 and len(reads) == len(set(reads)) == 48 - theirs + 5  # (48 entries to read)
 
 
 def test_a_helper_that_cannot_start(tmp_path, monkeypatch, always_helper):
