@@ -198,6 +198,13 @@ class RecordStore(abc.ABC):
     async def get(self, record_id: str) -> Versioned:
         """The whole record with its events. Raises RecordNotFound, InvalidRecordId, StoreError."""
 
+    async def get_head(self, record_id: str) -> Versioned:
+        """The record **without** its events (``events`` is None whatever is stored), for a
+        caller that changes other fields and appends events with :meth:`replace_head` only
+        (never :meth:`replace`: that would write the events away). A backend that cannot read
+        less returns the whole record."""
+        return await self.get(record_id)
+
     @abc.abstractmethod
     async def change_token(self) -> str:
         """Cheap value that changes whenever any record changes (the UI polls it every second)."""
@@ -210,6 +217,24 @@ class RecordStore(abc.ABC):
     @abc.abstractmethod
     async def replace(self, record: Record, expected_version: str, *, audit: AuditEntry | None = None) -> str:
         """Write the whole record if it is still at ``expected_version``; returns the new version."""
+
+    async def replace_head(
+        self, record: Record, expected_version: str, append: list[Event], *, audit: AuditEntry | None = None
+    ) -> str:
+        """One write: every field of ``record`` except its events (ignored) replaces the stored
+        ones, and ``append`` is appended to the stored events (keeping the newest 10,000), if the
+        record is still at ``expected_version``; returns the new version. What the supervisor
+        writes when Phase 1 ends: it never reads the events it does not change."""
+        current = await self.get(record.id)
+        if current.version != expected_version:
+            raise Conflict(f"{record.id}: changed underneath; nothing written")
+        stored = current.record.events
+        full = record.model_copy(update={"events": list(stored) if stored is not None else None})
+        if append:
+            from ..domain.record import EVENT_BUFFER_CAP
+
+            full.append_events(list(append), EVENT_BUFFER_CAP)
+        return await self.replace(full, expected_version, audit=audit)
 
     @abc.abstractmethod
     async def append_events(

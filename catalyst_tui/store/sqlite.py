@@ -1010,6 +1010,99 @@ class SQLiteStore(RecordStore):
             self._forget(record_id)
         return version
 
+    @classmethod
+    def _append_rows(cls, conn: sqlite3.Connection, record_id: str, encoded: list[str], new: list[dict[str, Any]],
+                     count: int, states: dict[str, str], *, states_from_events: bool, cap: int,
+                     keep_states: bool = False) -> tuple[int, dict[str, str]]:
+        """Insert the encoded events after the stored ones and drop the oldest beyond ``cap`` (in
+        the caller's transaction). Returns (events stored now, component states): ``states`` as
+        given with ``keep_states`` (frozen by the result); else what the events say: ``states``
+        merged with the new ones when ``states_from_events`` (``states`` is what the stored events
+        say), recomputed from the stored events otherwise or when a dropped event could matter."""
+        mrow = conn.execute("SELECT max(seq) FROM events WHERE record_id = ?", (record_id,)).fetchone()
+        top = int(mrow[0] or 0) if mrow else 0
+        cls._write_events(conn, record_id, encoded, top + 1)
+        new_top = top + len(encoded)
+        total = count + len(encoded)
+        recompute = not states_from_events
+        if total > cap:
+            cut = new_top - cap
+            dropped = [r[0] for r in conn.execute(
+                "SELECT json FROM events WHERE record_id = ? AND seq <= ?", (record_id, cut))]
+            # Only a dropped *component* event can change what the survivors say.
+            recompute = recompute or any('"phase":"component"' in d for d in dropped)
+            conn.execute("DELETE FROM events WHERE record_id = ? AND seq <= ?", (record_id, cut))
+            total = cap
+        if keep_states:
+            return total, states
+        if recompute:
+            survivors = [json.loads(r[0]) for r in conn.execute(
+                "SELECT json FROM events WHERE record_id = ? AND json LIKE '%\"phase\":\"component\"%' ORDER BY seq",
+                (record_id,))]
+            return total, current_states(None, survivors)
+        return total, merge_event_states(states, new)
+
+    async def get_head(self, record_id: str) -> Versioned:
+        """The record without its events (see the contract): one row, no event rows read."""
+        check_id(record_id)
+
+        def read(conn: sqlite3.Connection) -> Any:
+            return conn.execute("SELECT version, body FROM records WHERE id = ?", (record_id,)).fetchone()
+
+        row = await self._call(record_id, read)
+        if row is None:
+            raise RecordNotFound(f"{record_id}: no such record in {self.path}")
+        version, body = row
+        try:
+            data = json.loads(body)
+            data["events"] = None
+            record = record_from_dict(data, source=record_id)
+        except (ValueError, RecordDecodeError) as exc:
+            raise UnreadableRecord(f"{record_id}: stored record unreadable: {exc}") from None
+        return Versioned(record, str(version))
+
+    async def replace_head(self, record: Record, expected_version: str, append: list[Event], *,
+                           audit: AuditEntry | None = None) -> str:
+        """One transaction: the record's fields but its events, and ``append`` after the stored
+        events (the stored ones are neither read nor rewritten)."""
+        record_id = check_id(record.id)
+        if self.read_only:
+            raise refuse_read_only(record_id, "replace")
+        expected = self._parse_version(record_id, expected_version)
+        head = record_to_dict(record.model_copy(update={"events": None}))
+        head.pop("events", None)
+        body = dumps_compact(head)
+        new = [event_to_dict(e) for e in append]
+        if len(new) > self.event_cap:
+            new = new[-self.event_cap:]
+        encoded = [dumps_compact(e) for e in new]
+        cap = self.event_cap
+
+        def run(conn: sqlite3.Connection) -> str:
+            row = conn.execute(
+                "SELECT version, component_states, states_frozen, events_count, last_event_time, events_null "
+                "FROM records WHERE id = ?", (record_id,)).fetchone()
+            if row is None:
+                raise RecordNotFound(f"{record_id}: no such record in {self.path}; nothing written")
+            version, states_json, frozen, count, old_last, old_null = row
+            if version != expected:
+                raise Conflict(f"{record_id}: changed underneath (version {version}, expected {expected}); nothing written")
+            total, ev_states = self._append_rows(conn, record_id, encoded, new, count, json.loads(states_json),
+                                                 states_from_events=not frozen, cap=cap)
+            last = new[-1].get("time") if new else old_last
+            last = last if isinstance(last, str) and last else None
+            params = self._summary_params(head, (total, ev_states, last))
+            events_null = int(bool(old_null) and not new)
+            sets = ", ".join(f"{k} = ?" for k in params)
+            conn.execute(f"UPDATE records SET version = version + 1, body = ?, events_null = ?, {sets} WHERE id = ?",
+                         (body, events_null, *params.values(), record_id))
+            self._insert_audit(conn, audit)
+            return str(version + 1)
+
+        out = await self._transaction(record_id, run)
+        self._forget(record_id)  # the events read by an earlier get are no longer all there is
+        return out
+
     async def append_events(
         self,
         record_id: str,
@@ -1038,29 +1131,8 @@ class SQLiteStore(RecordStore):
             version, states_json, frozen, count = row
             if expected is not None and version != expected:
                 raise Conflict(f"{record_id}: changed underneath (version {version}, expected {expected}); nothing written")
-            mrow = conn.execute("SELECT max(seq) FROM events WHERE record_id = ?", (record_id,)).fetchone()
-            top = int(mrow[0] or 0) if mrow else 0
-            self._write_events(conn, record_id, encoded, top + 1)
-            new_top = top + len(encoded)
-            total = count + len(encoded)
-            recompute = False
-            if total > cap:
-                cut = new_top - cap
-                dropped = [r[0] for r in conn.execute(
-                    "SELECT json FROM events WHERE record_id = ? AND seq <= ?", (record_id, cut))]
-                # Only a dropped *component* event can change what the survivors say.
-                recompute = any('"phase":"component"' in d for d in dropped)
-                conn.execute("DELETE FROM events WHERE record_id = ? AND seq <= ?", (record_id, cut))
-                total = cap
-            states = json.loads(states_json)
-            if not frozen:
-                if recompute:
-                    survivors = [json.loads(r[0]) for r in conn.execute(
-                        "SELECT json FROM events WHERE record_id = ? AND json LIKE '%\"phase\":\"component\"%' ORDER BY seq",
-                        (record_id,))]
-                    states = current_states(None, survivors)
-                else:
-                    states = merge_event_states(states, new)
+            total, states = self._append_rows(conn, record_id, encoded, new, count, json.loads(states_json),
+                                              states_from_events=True, cap=cap, keep_states=bool(frozen))
             last = new[-1].get("time") if new else None
             sets = "version = version + 1, events_count = ?, component_states = ?"
             args: list[Any] = [total, dumps_compact(states)]

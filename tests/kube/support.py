@@ -47,6 +47,8 @@ class CountingStore:
         self._inner = inner
         self.append_calls: list[tuple[str, int]] = []
         self.replace_calls: list[str] = []
+        #: (record id, events appended) per replace_head (the outcome and handover writes)
+        self.replace_head_calls: list[tuple[str, int]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -58,6 +60,10 @@ class CountingStore:
     async def replace(self, record: Record, expected_version: str, **kw: Any) -> str:
         self.replace_calls.append(record.id)
         return await self._inner.replace(record, expected_version, **kw)
+
+    async def replace_head(self, record: Record, expected_version: str, append: list, **kw: Any) -> str:
+        self.replace_head_calls.append((record.id, len(append)))
+        return await self._inner.replace_head(record, expected_version, append, **kw)
 
     async def update(self, record_id: str, mutate: Any, **kw: Any) -> Any:
         # RecordStore.update is built on get/replace: route it through our replace

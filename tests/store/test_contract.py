@@ -266,3 +266,61 @@ async def test_leases_refused_on_directory(tmp_path):
         assert not s.supports_leases
         with pytest.raises(Refused, match="leases are not supported"):
             await s.acquire_lease("3f9c2a7e1b8d4c60", "me", 30)
+
+
+async def test_replace_head_is_get_and_replace_without_reading_the_events(store, sample_record):
+    """get_head + replace_head write exactly what get + (change, append) + replace would: same
+    bytes, same summary; the stored events are kept, a stale version conflicts, the cap holds."""
+    from catalyst_tui.domain.outcome import mark_phase1_done
+
+    rid = sample_record.id
+    await store.create(sample_record)
+    await store.append_events(rid, [ev(1, phase="component", component="keycloak", state="installing")])
+    head = await store.get_head(rid)
+    full = await store.get(rid)
+    assert head.version == full.version
+    assert head.record.events is None or head.record.events == full.record.events  # (a backend may read them)
+    # the same change both ways: the outcome, frozen component states, two new events
+    a, b = head.record, full.record
+    ev_a = mark_phase1_done(a, "ready", {"cilium": "installed", "keycloak": "installed"}, datetime(2026, 5, 4, 10, 0, tzinfo=timezone.utc))
+    ev_b = mark_phase1_done(b, "ready", {"cilium": "installed", "keycloak": "installed"}, datetime(2026, 5, 4, 10, 0, tzinfo=timezone.utc))
+    extra = [ev(7, phase="component", component="keycloak", state="installed")]
+    b.append_events(extra + ev_b)
+    v_new = await store.replace_head(a, head.version, extra + ev_a, audit=audit(rid, "phase1-done", "phase1-watching", "ready"))
+    got = await store.get(rid)
+    assert got.version == v_new
+    assert to_catalyst_json(got.record) == to_catalyst_json(b)
+    (s,), _ = await store.list_summaries()
+    assert s.version == v_new and s.status == b.status and s.events_count == len(b.events)
+    assert s.component_states == {"cilium": "installed", "keycloak": "installed"}  # frozen by the result
+    assert s.last_event_time == b.events[-1].time
+    assert [e.action for e in await store.audit_list(rid)] == ["phase1-done"]
+    # a stale version conflicts and writes nothing
+    with pytest.raises(Conflict, match="changed underneath"):
+        await store.replace_head(a, head.version, [ev(8)])
+    assert to_catalyst_json((await store.get(rid)).record) == to_catalyst_json(b)
+    # nothing to append: the head only, the events untouched
+    b2 = (await store.get_head(rid)).record
+    b2.error = "patched"
+    await store.replace_head(b2, v_new, [])
+    after = (await store.get(rid)).record
+    assert after.error == "patched" and after.events == b.events
+
+
+async def test_replace_head_keeps_the_newest_10000_events(store, sample_record):
+    from catalyst_tui.domain.record import EVENT_BUFFER_CAP
+
+    rid = sample_record.id
+    await store.create(sample_record)
+    await store.append_events(rid, [ev(i % 50) for i in range(EVENT_BUFFER_CAP - 5)])
+    new = [ev(1) for _ in range(10)]
+    for i, e in enumerate(new):
+        e.message = f"new {i}"
+    before = (await store.get(rid)).record.events
+    head = await store.get_head(rid)
+    await store.replace_head(head.record, head.version, new)
+    rec = (await store.get(rid)).record
+    assert len(rec.events) == EVENT_BUFFER_CAP and rec.events[-1].message == "new 9"
+    assert rec.events == (before + new)[-EVENT_BUFFER_CAP:]  # the oldest went, the newest stayed
+    (s,), _ = await store.list_summaries()
+    assert s.events_count == EVENT_BUFFER_CAP
