@@ -129,7 +129,8 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
         lambda s: Supervisor(s, holder="bench@watch_app", kubeconfigs_dir=plan["kubeconfigs_dir"], signer=None),
     )
     app = CatalystApp(store, supervisor=sup, operator="bench", kubeconfigs_dir=plan["kubeconfigs_dir"],
-                      config=UiConfig(cursor_blink=False, animations=False), own_store=True, own_supervisor=True)
+                      config=UiConfig(cursor_blink=False, animations=False), own_store=True, own_supervisor=True,
+                      freeze_gc=True)  # as run_dashboard_async (the real entry point) does
     out: dict[str, Any] = {}
     async with app.run_test(size=(160, 50)) as pilot:
         table: FleetTable | None = None

@@ -61,3 +61,25 @@ def test_the_signer_is_loaded_once_when_two_threads_ask_at_once(tmp_path: Path) 
         t.join()
     assert len(got) == 4 and all(g is got[0] for g in got)
     assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["handover.pem", "handover.pem.jwk"]
+
+
+async def test_the_settled_dashboard_freezes_what_is_alive_and_tests_do_not(make_app) -> None:
+    """freeze_gc (set by the real entry point): once settled, every object alive is moved out of
+    the collector's reach, so a full collection during a watch flood walks only new objects."""
+    import gc
+
+    from .conftest import wait_for
+
+    gc.unfreeze()
+    try:
+        plain = make_app()
+        async with plain.run_test(size=(120, 30)) as pilot:
+            await wait_for(pilot, lambda: plain.services_settled, what="settled")
+            assert gc.get_freeze_count() == 0
+        app = make_app(freeze_gc=True)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await wait_for(pilot, lambda: app.services_settled, what="settled")
+            assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()  # (the test process keeps a normal collector)
+
