@@ -331,8 +331,10 @@ class SQLiteStore(RecordStore):
 
     async def _prepare(self, db: aiosqlite.Connection, *, in_memory: bool) -> bool:
         """Check or create the schema; True when the caller must fall back to an empty memory store."""
-        async with db.execute("SELECT name FROM sqlite_master WHERE type='table'") as cur:
-            tables = {row[0] for row in await cur.fetchall()}
+        async with db.execute("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')") as cur:
+            found_names = await cur.fetchall()
+        tables = {name for kind, name in found_names if kind == "table"}
+        has_index = ("index", "records_by_status") in {(kind, name) for kind, name in found_names}
         if "catalyst_tui_schema" in tables:
             async with db.execute("SELECT max(version) FROM catalyst_tui_schema") as cur:
                 row = await cur.fetchone()
@@ -361,11 +363,8 @@ class SQLiteStore(RecordStore):
         if not in_memory and not self.read_only:
             async with db.execute("PRAGMA journal_mode = WAL") as cur:
                 await cur.fetchone()
-            if "catalyst_tui_schema" in tables:
-                async with db.execute("SELECT 1 FROM sqlite_master WHERE type='index' AND name='records_by_status'") as cur:
-                    has_index = await cur.fetchone() is not None
-                if not has_index:
-                    await db.execute(_STATUS_INDEX)  # a store made by an earlier build (one-off)
+            if "catalyst_tui_schema" in tables and not has_index:
+                await db.execute(_STATUS_INDEX)  # a store made by an earlier build (one-off)
         await db.execute("PRAGMA synchronous = FULL")
         return False
 

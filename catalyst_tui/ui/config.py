@@ -20,7 +20,6 @@ a typo never locks an operator out of the dashboard.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -93,6 +92,8 @@ def load_config(path: Path | str | None = None, *, env: Mapping[str, str] | None
         return UiConfig(source=str(p))
     except OSError as exc:
         return UiConfig(source=str(p), warnings=[f"{p}: cannot read ({exc.strerror or exc}); using defaults"])
+    import tomllib  # only when there is a file to read (start-up)
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
