@@ -1009,6 +1009,13 @@ class SQLiteStore(RecordStore):
             self._forget(record_id)
         return version
 
+    def _encode_new_events(self, events: list[Event]) -> tuple[list[dict[str, Any]], list[str]]:
+        """Events to append, as dicts and as their stored JSON (the newest ``event_cap`` only)."""
+        new = [event_to_dict(e) for e in events]
+        if len(new) > self.event_cap:
+            new = new[-self.event_cap:]
+        return new, [dumps_compact(e) for e in new]
+
     @classmethod
     def _append_rows(cls, conn: sqlite3.Connection, record_id: str, encoded: list[str], new: list[dict[str, Any]],
                      count: int, states: dict[str, str], *, states_from_events: bool, cap: int,
@@ -1071,10 +1078,7 @@ class SQLiteStore(RecordStore):
         head = record_to_dict(record.model_copy(update={"events": None}))
         head.pop("events", None)
         body = dumps_compact(head)
-        new = [event_to_dict(e) for e in append]
-        if len(new) > self.event_cap:
-            new = new[-self.event_cap:]
-        encoded = [dumps_compact(e) for e in new]
+        new, encoded = self._encode_new_events(append)
         cap = self.event_cap
 
         def run(conn: sqlite3.Connection) -> str:
@@ -1114,10 +1118,7 @@ class SQLiteStore(RecordStore):
         if self.read_only:
             raise refuse_read_only(record_id, "append events")
         expected = None if expected_version is None else self._parse_version(record_id, expected_version)
-        new = [event_to_dict(e) for e in events]
-        if len(new) > self.event_cap:
-            new = new[-self.event_cap:]
-        encoded = [dumps_compact(e) for e in new]
+        new, encoded = self._encode_new_events(events)
         cap = self.event_cap
 
         def run(conn: sqlite3.Connection) -> str:

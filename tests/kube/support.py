@@ -83,3 +83,17 @@ def make_supervisor(store: Any, tmp_path: Path, **kw: Any) -> Supervisor:
     )
     params.update(kw)
     return Supervisor(store, **params)
+
+
+def make_supervisor_thread(store: Any, tmp_path: Path, **kw: Any) -> Any:
+    """The supervisor as the dashboard runs it: its own thread and loop, its own connection to
+    ``store``'s file (``reopen_store``), the test parameters of :func:`make_supervisor`."""
+    from catalyst_tui.service.threaded import SupervisorThread
+    from catalyst_tui.store.urls import reopen_store
+
+    def make_store() -> Any:
+        twin = reopen_store(store)
+        assert twin is not None and twin is not store
+        return twin
+
+    return SupervisorThread(make_store, lambda s: make_supervisor(s, tmp_path, **kw))

@@ -21,7 +21,7 @@ from catalyst_tui.service.supervisor import Progress, SupervisorError, format_pr
 from catalyst_tui.store.urls import open_store
 
 from .conftest import FAST, wait_for
-from .support import FAST_PHASE1, IDS, CountingStore, make_record, make_supervisor
+from .support import FAST_PHASE1, IDS, CountingStore, make_record, make_supervisor, make_supervisor_thread
 
 RID = IDS[0]
 
@@ -355,10 +355,13 @@ async def test_stop_flushes_pending_and_releases_the_lease(sim: KubeSimulator, s
     assert sup.statuses()[RID].phase == WatchPhase.DONE
 
 
-async def test_reattach_stop_watcher_and_errors(sim: KubeSimulator, sqlite_store, tmp_path: Path) -> None:
+@pytest.mark.parametrize("own_thread", [False, True], ids=["same-loop", "own-thread"])
+async def test_reattach_stop_watcher_and_errors(sim: KubeSimulator, sqlite_store, tmp_path: Path, own_thread: bool) -> None:
+    """The operator's watcher actions, on the caller's loop and (as the dashboard runs them) on
+    the supervisor's own thread: the same results, the same errors."""
     await add_sovereign(sim, sqlite_store, tmp_path)
     await sqlite_store.create(make_record(IDS[1], kubeconfig=str(tmp_path / "missing.yaml")))
-    sup = make_supervisor(sqlite_store, tmp_path)
+    sup = make_supervisor_thread(sqlite_store, tmp_path) if own_thread else make_supervisor(sqlite_store, tmp_path)
     await sup.start()
     try:
         await wait_for(lambda: sup.statuses()[RID].synced, 5)
@@ -377,6 +380,9 @@ async def test_reattach_stop_watcher_and_errors(sim: KubeSimulator, sqlite_store
         await sup.stop()
     actions = [a.action for a in await sqlite_store.audit_list(RID)]
     assert "stop-watcher" in actions and "reattach" in actions
+    if own_thread:
+        with pytest.raises(SupervisorError, match="not running"):
+            await sup.reattach(RID)
 
 
 async def test_run_watch_prints_lines_and_exits(sim: KubeSimulator, sqlite_store, tmp_path: Path) -> None:

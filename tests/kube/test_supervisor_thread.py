@@ -12,8 +12,7 @@ import pytest
 
 from catalyst_tui.domain.statuses import BOOTSTRAP_KIT
 from catalyst_tui.kube.simulator import KubeSimulator
-from catalyst_tui.kube.state import WatchPhase
-from catalyst_tui.service.supervisor import Progress, SupervisorError
+from catalyst_tui.service.supervisor import Progress
 from catalyst_tui.service.threaded import SupervisorThread
 from catalyst_tui.store.base import StoreError
 from catalyst_tui.store.urls import open_store, reopen_store
@@ -101,30 +100,7 @@ async def test_statuses_are_snapshots_not_the_live_objects(sim: KubeSimulator, s
         await sup.stop()
 
 
-async def test_actions_run_on_the_supervisor_thread_and_errors_come_back(
-        sim: KubeSimulator, sqlite_store, tmp_path: Path) -> None:
-    await add_sovereign(sim, sqlite_store, tmp_path)
-    await sqlite_store.create(make_record(IDS[1], kubeconfig=str(tmp_path / "missing.yaml")))
-    sup = threaded(sqlite_store, tmp_path)
-    await sup.start()
-    try:
-        await wait_for(lambda: sup.statuses()[RID].synced, 5)
-        await sup.stop_watcher(RID)
-        assert sup.statuses()[RID].phase == WatchPhase.DONE and RID not in sup.active
-        with pytest.raises(SupervisorError):
-            await sup.stop_watcher(RID)
-        decision = await sup.reattach(RID)
-        assert decision.resume and RID in sup.active
-        await wait_for(lambda: sup.statuses()[RID].synced, 5)
-        with pytest.raises(SupervisorError) as err:
-            await sup.reattach(IDS[1])
-        assert IDS[1] in str(err.value) and "no kubeconfig" in str(err.value)
-    finally:
-        await sup.stop()
-    actions = [a.action for a in await sqlite_store.audit_list(RID)]
-    assert "stop-watcher" in actions and "reattach" in actions
-    with pytest.raises(SupervisorError, match="not running"):
-        await sup.reattach(RID)
+# The operator's actions through the thread: tests/kube/test_supervisor.py::test_reattach_stop_watcher_and_errors[own-thread].
 
 
 async def test_a_store_that_cannot_open_fails_start_and_ends_the_thread(tmp_path: Path) -> None:
