@@ -138,3 +138,40 @@ async def test_a_short_terminal_paints_only_the_head_first(fleet_db: Path, volum
         await fleet_loaded(pilot, rows=9)
         assert app.screen.query_one(FleetTable).keys_in_order() == ATTENTION_ORDER
         assert not app.fleet.partial
+
+
+async def test_the_head_read_before_the_app_runs_is_in_its_very_first_frame(fleet_db: Path, volume: Path) -> None:
+    """run_dashboard_async reads the head before the app starts (read_head_before_the_first_frame):
+    the first frame with rows is the head, with the loading counts, and start_services does not
+    read it again; then the full fleet as usual."""
+    from catalyst_tui.ui.app import read_head_before_the_first_frame
+
+    store = HeldListing(fleet_db)
+    await store.open()
+    try:
+        app = FirstFrame(store, operator="alice", clock=lambda: fleet.NOW, config=ui_config(),
+                         kubeconfigs_dir=fleet.KUBECONFIGS, store_label=fleet.STORE_LABEL, stat=fleet.volume_stat(volume),
+                         own_store=False)
+        await read_head_before_the_first_frame(app)
+        assert app.fleet.partial and not app.fleet.loaded and app.fleet.total == 9
+        head_rows = list(app.fleet.rows)
+        heads: list[Any] = []
+        original = app.fleet.poll_head
+
+        async def counted(*a: Any, **kw: Any) -> Any:
+            heads.append(await original(*a, **kw))
+            return heads[-1]
+
+        app.fleet.poll_head = counted  # type: ignore[method-assign]
+        async with app.run_test(size=(120, 30)) as pilot:
+            await wait_for(pilot, lambda: app.first is not None, what="the first frame with rows")
+            assert app.first is not None
+            rows, counts = app.first
+            assert set(rows) == set(head_rows) and rows == ATTENTION_ORDER[:len(rows)]
+            assert "9 Sovereigns" in counts and "loading" in counts
+            store.release.set()
+            await fleet_loaded(pilot, rows=9)
+            assert "loading" not in plain(app.screen.query_one("#counts"))
+        assert heads == [None]  # start_services asked, and nothing was read or painted a second time
+    finally:
+        await store.close()
