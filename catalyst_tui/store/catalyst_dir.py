@@ -285,36 +285,22 @@ def _compile_schema(d: Any) -> Check:
     if kind == "optional":
         inner = _compile_schema(d[1])
         return lambda v, inner=inner: True if v is None else inner(v)
-    if kind == "list":
+    if kind in ("list", "dict"):
         inner = _compile_schema(d[1])
+        container, values = (list, iter) if kind == "list" else (dict, dict.values)  # (object keys are strings)
 
-        def check_list(v: Any, inner: Check = inner) -> bool | None:
-            if type(v) is not list:
+        def check_items(v: Any, inner: Check = inner, container: type = container, values: Any = values) -> bool | None:
+            if type(v) is not container:
                 return False
             answer: bool | None = True
-            for x in v:
+            for x in values(v):
                 r = inner(x)
                 if r is False:
                     return False
                 if r is None:
                     answer = None
             return answer
-        return check_list
-    if kind == "dict":
-        inner = _compile_schema(d[1])
-
-        def check_dict(v: Any, inner: Check = inner) -> bool | None:
-            if type(v) is not dict:
-                return False
-            answer: bool | None = True
-            for x in v.values():  # (JSON object keys are strings)
-                r = inner(x)
-                if r is False:
-                    return False
-                if r is None:
-                    answer = None
-            return answer
-        return check_dict
+        return check_items
     if kind != "model":
         raise ValueError(f"not a schema descriptor: {d!r}")
     _, name, fields = d
