@@ -130,6 +130,18 @@ def _mib(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MiB"
 
 
+def _still_valid(entry: os.DirEntry[str], cached: Any) -> Any:
+    """``cached`` (``((inode, size, mtime_ns, ctime_ns), outcome)``) when the file behind ``entry``
+    still has that identity, else None (changed, gone, or nothing cached)."""
+    if cached is None:
+        return None
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return None
+    return cached if cached[0] == (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) else None
+
+
 def _strip_source(message: str, source: str) -> str:
     prefix = source + ": "
     return message[len(prefix):] if message.startswith(prefix) else message
@@ -745,19 +757,14 @@ class CatalystDirStore(RecordStore):
         prefix = "" if dir_s == "." else os.path.join(dir_s, "")  # str(self.dir / name), cheaper
         todo: list[tuple[str, bool, os.DirEntry[str]]] = []  # (name, is a symlink, entry): to read
         for name, link, entry in entries:
-            cached = None if link else old_cache.get(name)
-            if cached is not None:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    st = None
-                if st is not None and cached[0] == (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns):
-                    cache[name] = cached
-                    if isinstance(cached[1], LoadError):
-                        errors.append(cached[1])
-                    else:
-                        summaries.append(cached[1])
-                    continue
+            cached = None if link else _still_valid(entry, old_cache.get(name))
+            if cached is not None:  # (the file has not changed since it was read)
+                cache[name] = cached
+                if isinstance(cached[1], LoadError):
+                    errors.append(cached[1])
+                else:
+                    summaries.append(cached[1])
+                continue
             todo.append((name, link, entry))
         for name, outcome, key in self._read_listed_files(prefix, todo):
             if outcome is None:
@@ -917,14 +924,9 @@ class CatalystDirStore(RecordStore):
         for name, link, entry in self._record_entries():
             record_id = name[: -len(".json")]
             known: Summary | LoadError | None = None
-            cached = None if link else cache.get(name)
+            cached = None if link else _still_valid(entry, cache.get(name))
             if cached is not None:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    st = None
-                if st is not None and cached[0] == (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns):
-                    known = cached[1]
+                known = cached[1]
             if known is None:
                 try:
                     plain = not link and entry.is_file(follow_symlinks=False)
