@@ -324,3 +324,42 @@ async def test_replace_head_keeps_the_newest_10000_events(store, sample_record):
     assert rec.events == (before + new)[-EVENT_BUFFER_CAP:]  # the oldest went, the newest stayed
     (s,), _ = await store.list_summaries()
     assert s.events_count == EVENT_BUFFER_CAP
+
+
+async def test_get_head_and_replace_head_refuse_bad_input_and_write_nothing(store, sample_record):
+    rid = sample_record.id
+    v1 = await store.create(sample_record)
+    before = to_catalyst_json((await store.get(rid)).record)
+    with pytest.raises(RecordNotFound, match=r"^0000000000000000: no such record"):
+        await store.get_head("0000000000000000")
+    with pytest.raises(InvalidRecordId, match="invalid record id"):
+        await store.get_head("../etc/passwd")
+    head = (await store.get_head(rid)).record
+    head.status = "ready"
+    for bad in ("not-a-version", "", "9" * 40):
+        with pytest.raises(Conflict) as err:
+            await store.replace_head(head, bad, [ev(1)], audit=audit(rid))
+        assert "\n" not in str(err.value) and rid in str(err.value)
+    ghost = head.model_copy(update={"id": "0000000000000000"})
+    with pytest.raises((RecordNotFound, Conflict)):
+        await store.replace_head(ghost, v1, [ev(1)])
+    assert to_catalyst_json((await store.get(rid)).record) == before
+    assert (await store.get(rid)).version == v1
+    assert await store.audit_list() == []
+    assert [s.id for s in (await store.list_summaries())[0]] == [rid]
+
+
+async def test_sqlite_get_head_of_an_unreadable_stored_record_says_so_in_one_line(tmp_path, sample_record):
+    import sqlite3
+
+    from catalyst_tui.store.common import UnreadableRecord
+
+    db = tmp_path / "c.db"
+    async with open_store(f"sqlite://{db}") as s:
+        await s.create(sample_record)
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE records SET body = ? WHERE id = ?", ('{"id": "3f9c2a7e1b8d4c60", "status": 42', sample_record.id))
+    async with open_store(f"sqlite://{db}") as s:
+        with pytest.raises(UnreadableRecord) as err:
+            await s.get_head(sample_record.id)
+        assert str(err.value).startswith(f"{sample_record.id}: stored record unreadable") and "\n" not in str(err.value)
