@@ -611,9 +611,35 @@ def run_dashboard(opts: RunOptions, *, demo: bool = False, demo_dir: str | None 
         import catalyst_tui.demo as demo_mod
 
         return int(demo_mod.run_demo(opts, root=demo_dir, speed=demo_speed) or 0)
-    from ..ui import app as ui_app
+    prefetching = _prefetch_head(opts.store_url)
+    try:
+        from ..ui import app as ui_app
 
-    return int(ui_app.run_dashboard(opts.store_url, opts) or 0)
+        return int(ui_app.run_dashboard(opts.store_url, opts) or 0)
+    finally:
+        if prefetching:
+            from ..store import dir_prefetch
+
+            dir_prefetch.cancel()  # not claimed (the store did not open...): reap the child
+
+
+def _prefetch_head(store_url: str | None) -> bool:
+    """On a catalyst-api directory, when a second CPU is free: start reading the dashboard's first
+    screenful in a forked child now, while Textual is imported (``store.dir_prefetch``; the store
+    takes the answer when it is asked the same head). True when a child was started."""
+    try:
+        if not sys.__stdout__ or not sys.__stdout__.isatty():
+            return False  # no terminal: no dashboard to hurry
+        from ..store.urls import resolve_store_url
+
+        kind, path = resolve_store_url(store_url)
+        if kind != "catalyst-dir":
+            return False  # SQLite reads its head from an index in milliseconds
+        from ..store import dir_prefetch
+
+        return dir_prefetch.start(path, fleet.first_screen_rows(), fleet.HEAD_RANKS, fleet.HEAD_OTHER_RANK)
+    except Exception:  # noqa: BLE001 - an optimisation: the store reports its own errors when opened
+        return False
 
 
 def dashboard_available() -> bool:

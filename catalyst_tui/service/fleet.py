@@ -379,6 +379,24 @@ HEAD_RANKS: dict[str, int | None] = {
 }
 HEAD_OTHER_RANK = RANK_OTHER
 
+#: At least this many rows are read for a dashboard's first paint (the terminal's height when taller).
+HEAD_MIN_ROWS = 24
+
+
+def first_screen_rows(min_rows: int = HEAD_MIN_ROWS) -> int:
+    """How many rows of the attention order a dashboard reads for its first paint: the terminal's
+    height, at least ``min_rows``. The height is asked of the terminal as Textual does once the
+    dashboard dropped ``$LINES`` (``trust_the_terminal_size``), falling back to 24 like
+    ``shutil.get_terminal_size``: the command line's head prefetch and the dashboard must ask the
+    same question (``store.dir_prefetch``)."""
+    import sys
+
+    try:
+        lines = os.get_terminal_size(sys.__stdout__.fileno()).lines  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        lines = 0
+    return max(min_rows, lines if lines > 0 else 24)
+
 
 def attention_rank(row: FleetRow) -> int:
     """0 = most urgent. See the module docstring for the table."""

@@ -894,6 +894,13 @@ class CatalystDirStore(RecordStore):
     def _head_sync(self, limit: int, ranks: dict[str, int | None], other_rank: int) -> tuple[int, list[Summary]]:
         listing = self._listing
         with listing.lock:
+            prefetch = sys.modules.get(f"{__package__}.dir_prefetch")  # only when the CLI started one
+            answer = prefetch.claim(self, limit, ranks, other_rank) if prefetch is not None else None
+            if answer is not None:
+                total, out, entries = answer
+                for name, key, outcome in entries:
+                    listing.entries.setdefault(name, (key, outcome))
+                return total, out
             return self._head_locked(listing, limit, ranks, other_rank)
 
     def _head_locked(self, listing: _SharedListing, limit: int, ranks: dict[str, int | None],

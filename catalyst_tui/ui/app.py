@@ -25,6 +25,7 @@ from textual.app import App
 
 from ..domain.restart import kubeconfigs_dir_from_env
 from ..kube.state import WatcherStatus
+from ..service import fleet as fleet_service
 from ..store.base import RecordStore, StoreError
 from . import keymap
 from .commands import ActionsProvider
@@ -177,7 +178,7 @@ class CatalystApp(App[int]):
             freeze_settled_objects()
 
     #: At least this many rows are read for the first paint (the terminal's height when taller).
-    HEAD_ROWS = 64
+    HEAD_ROWS = fleet_service.HEAD_MIN_ROWS
 
     async def poll_head(self) -> bool:
         """Start-up: the head of the fleet (:meth:`FleetState.poll_head`), shown at once. False
@@ -484,11 +485,8 @@ async def read_head_before_the_first_frame(app: CatalystApp) -> None:
     the two took turns with the interpreter lock and a second frame followed (measured on the
     directory store: the head ~65 ms alone, 150-200 ms beside the first layout). ``start_services``
     then skips its own head read. Any failure: nothing read here, the app reads it as before."""
-    import shutil
-
     try:
-        lines = shutil.get_terminal_size().lines
-        await app.fleet.poll_head(max(CatalystApp.HEAD_ROWS, lines), now=app.now())
+        await app.fleet.poll_head(fleet_service.first_screen_rows(app.HEAD_ROWS), now=app.now())
     except Exception:  # noqa: BLE001 - the app's own start-up reads and reports
         return
 
