@@ -624,7 +624,7 @@ def run_dashboard(opts: RunOptions, *, demo: bool = False, demo_dir: str | None 
 
 
 def _prefetch_head(store_url: str | None) -> bool:
-    """On a catalyst-api directory, when a second CPU is free: start reading the dashboard's first
+    """On a catalyst-api directory, when it may use two CPUs: start reading the dashboard's first
     screenful in a forked child now, while Textual is imported (``store.dir_prefetch``; the store
     takes the answer when it is asked the same head). True when a child was started."""
     try:

@@ -65,7 +65,7 @@ SCRIPT = textwrap.dedent('''
     if scenario == "threads":
         stop = threading.Event()
         threading.Thread(target=stop.wait, daemon=True).start()
-    started = dir_prefetch.start(d, args["limit"], HEAD_RANKS, HEAD_OTHER_RANK, need_free_cpu=False)
+    started = dir_prefetch.start(d, args["limit"], HEAD_RANKS, HEAD_OTHER_RANK, need_two_cpus=False)
     pid = dir_prefetch._pending.pid if started else None
     if scenario == "threads":
         stop.set()
@@ -208,14 +208,14 @@ def test_the_dashboard_prefetches_only_a_directory_on_a_terminal(tmp_path: Path)
         return json.loads(proc.stderr.decode().strip().splitlines()[-1])
 
     on_terminal = run(True)
-    # need_free_cpu: a busy machine may refuse the fork for the directory too, never the others.
+    # need_two_cpus: a one-CPU machine refuses the fork for the directory too, never the others.
     assert on_terminal[2:] == [False, False, False]
     assert on_terminal[0] == on_terminal[1]
     assert run(False) == [False] * len(urls)
 
 
 def test_the_dashboard_on_a_directory_paints_and_quits(tmp_path: Path) -> None:
-    """The real entry point on a terminal, with the prefetch on the way (when a CPU is free)."""
+    """The real entry point on a terminal, with the prefetch on the way (when it may use two CPUs)."""
     d = seeded(tmp_path, 12, 40)
     _, (full, _) = __import__("asyncio").run(own_head(d, 24))
     names = [s.orgName for s in full if s.orgName]
