@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             result["targets"].setdefault(name, previous["targets"][name])
         result["partial_runs"] = previous.get("partial_runs", []) + [{"only": only, "started": result["started"],
                                                                        "machine": result["machine"]}]
-    result["summary"] = {name: {"ratio": t.get("ratio", t.get("variable_part_exponent")), "pass": t.get("pass")}
+    result["summary"] = {name: {"ratio": t.get("ratio", t.get("exponent")), "pass": t.get("pass")}
                          for name, t in result["targets"].items()}
     text = json.dumps(result, indent=2)
     print(text)
