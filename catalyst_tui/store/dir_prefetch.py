@@ -22,10 +22,12 @@ read again.
 from __future__ import annotations
 
 import atexit
+import fcntl
 import io
 import os
 import pickle
 import select
+import signal
 import sys
 import threading
 import time
@@ -60,7 +62,7 @@ class Prefetch:
         """Reap the child (killed first when asked), close the pipe."""
         if kill:
             try:
-                os.kill(self.pid, 9)
+                os.kill(self.pid, signal.SIGKILL)
             except OSError:
                 pass
         try:
@@ -118,6 +120,10 @@ def start(directory: str | os.PathLike[str], limit: int, ranks: Mapping[str, int
     # (Only this thread runs (can_fork): no lock is held across the fork, and the child, in which
     # nothing is pending, computes the head itself.)
     r, w = os.pipe()
+    try:  # room for a tall terminal's answer: the child writes it all and exits at once
+        fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, 1 << 20)
+    except (AttributeError, OSError):
+        pass
     try:
         pid = os.fork()
     except OSError:
