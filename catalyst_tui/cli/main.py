@@ -821,6 +821,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(list(argv) if argv is not None else None)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
+    if args.command is not None:  # (the demo too: it prepares its simulator first)
+        from .. import startup_gc
+
+        startup_gc.end()  # paused by the entry point for the dashboard's start (startup_gc)
     expected = _expected_errors()
     try:
         opts = resolve_options(args)

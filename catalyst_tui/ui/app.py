@@ -23,6 +23,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App
 
+from .. import startup_gc
 from ..domain.restart import kubeconfigs_dir_from_env
 from ..kube.state import WatcherStatus
 from ..service import fleet as fleet_service
@@ -252,7 +253,7 @@ class CatalystApp(App[int]):
         try:
             delta = await self.fleet.poll(force=force, now=self.now(), store=store)
             self._broadcast(FleetChanged(delta))
-            if _startup_gc_paused and self.fleet.loaded:
+            if startup_gc.paused() and self.fleet.loaded:
                 self.call_after_refresh(end_startup_gc_pause)
         finally:
             self._polling = False
@@ -512,32 +513,13 @@ def run_dashboard(store_url: str | None = None, options: Any = None, **kwargs: A
 
 # --- start-up GC ---------------------------------------------------------------------------------
 
-_startup_gc_paused = False
-
-
 def pause_gc_until_first_paint() -> None:
-    """No cyclic GC from the dashboard's start until the fleet is first on screen.
-
-    Textual's start and the first fleet (10,000 summaries and rows, their sort keys) allocate a
-    few hundred thousand long-lived objects; the collector walked them again and again on the way
-    to the first paint (~60 ms of a ~0.7 s start-up). At the first paint :func:`end_startup_gc_pause`
-    moves everything alive then to the permanent generation (``gc.freeze``) and switches the GC
-    back on: later collections no longer walk the start-up objects either (a full collection of
-    them costs ~80 ms on the UI loop). What that keeps of the start-up's cyclic garbage is bounded
-    and one-off (~12,000 objects measured, a few MB). Only the real entry point pauses (tests that
-    build apps in one process keep a normal GC)."""
-    global _startup_gc_paused
-    if gc.isenabled() and not _startup_gc_paused:
-        gc.disable()
-        _startup_gc_paused = True
+    """See :mod:`catalyst_tui.startup_gc` (the entry points pause before their imports already)."""
+    startup_gc.pause()
 
 
 def end_startup_gc_pause() -> None:
-    global _startup_gc_paused
-    if _startup_gc_paused:
-        _startup_gc_paused = False
-        gc.freeze()
-        gc.enable()
+    startup_gc.end()
 
 
 def freeze_settled_objects() -> None:
