@@ -9,7 +9,7 @@ store's own code, while the parent goes on importing. The store's ``head_summari
 the child's answer (:func:`claim`) when it was asked the same question of the same directory, and
 computes the head itself in every other case: a single CPU, other threads already running (a fork
 copies only the calling thread), another limit or ranks, a child that failed, answered anything
-but the expected types, or took longer than :data:`CLAIM_TIMEOUT`.
+but the expected types, or took longer than :data:`CLAIM_TIMEOUT` (or 1 ms per directory entry).
 
 The child only reads (a read-only store: no write probe, no lock, no directory created), writes its
 answer to a private pipe and leaves with ``os._exit`` (the parent's buffers and ``atexit``
@@ -36,9 +36,12 @@ from typing import Any, Mapping
 
 from .base import LoadError, Summary
 
-#: How long a claim waits for the child before computing the head itself (a child that is this
-#: slow is stuck where the parent would be too; it is killed).
+#: How long a claim waits for the child before computing the head itself: this long, or this
+#: much per directory entry when that is longer (a cold page cache: 50,000 files took ~7 s, i.e.
+#: 0.15 ms a file). A child that is slower still is stuck where the parent would be too (or has a
+#: bug): it is killed and the parent computes the head.
 CLAIM_TIMEOUT = 5.0
+PER_FILE_BUDGET = 0.001
 _HEADER = b"catalyst-tui head prefetch 1\n"
 
 _lock = threading.Lock()
@@ -174,20 +177,25 @@ def claim(store: Any, limit: int, ranks: Mapping[str, int | None], other_rank: i
         pre.close(kill=True)
         last_outcome = "other question"
         return None
-    data = _read_all(pre.fd, pre.started + CLAIM_TIMEOUT)
+    chunks: list[bytes] = []
+    done = _read_all(pre.fd, pre.started + CLAIM_TIMEOUT, chunks)
+    if not done:  # slow or stuck? A large directory on a cold page cache is slow (50,000 files: ~7 s)
+        budget = max(CLAIM_TIMEOUT, _entries(pre.key[0]) * PER_FILE_BUDGET)
+        done = _read_all(pre.fd, pre.started + budget, chunks)
+    data = b"".join(chunks) if done else None
     pre.close(kill=data is None)
     answer = _decode(data[len(_HEADER):]) if data is not None and data.startswith(_HEADER) else None
     last_outcome = "used" if answer is not None else "timed out" if data is None else "no answer"
     return answer
 
 
-def _read_all(fd: int, deadline: float) -> bytes | None:
-    """Everything the child writes until it closes the pipe; None when it is not done by ``deadline``."""
-    chunks = []
+def _read_all(fd: int, deadline: float, chunks: list[bytes]) -> bool:
+    """Read what the child writes into ``chunks``: True once it closed the pipe, False when it has
+    not by ``deadline`` (or the pipe failed)."""
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            return None
+            return False
         try:
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
@@ -196,10 +204,19 @@ def _read_all(fd: int, deadline: float) -> bytes | None:
         except InterruptedError:
             continue
         except OSError:
-            return None
+            return False
         if not chunk:
-            return b"".join(chunks)
+            return True
         chunks.append(chunk)
+
+
+def _entries(directory: str) -> int:
+    """How many entries ``directory`` has (0 when it cannot be listed)."""
+    try:
+        with os.scandir(directory) as it:
+            return sum(1 for _ in it)
+    except OSError:
+        return 0
 
 
 def _decode(data: bytes) -> "tuple[int, list[Summary], list[tuple[str, tuple[int, int, int, int], Summary | LoadError]]] | None":
@@ -240,4 +257,4 @@ def pending() -> bool:
     return _pending is not None
 
 
-__all__ = ["start", "claim", "cancel", "can_fork", "pending", "CLAIM_TIMEOUT"]
+__all__ = ["start", "claim", "cancel", "can_fork", "pending", "CLAIM_TIMEOUT", "PER_FILE_BUDGET"]

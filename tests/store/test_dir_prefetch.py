@@ -62,6 +62,14 @@ SCRIPT = textwrap.dedent('''
         dir_prefetch._child = child
     if scenario == "stuck":
         dir_prefetch.CLAIM_TIMEOUT = 0.5
+    if scenario == "slow":  # answers after 1.5 s: past CLAIM_TIMEOUT, within the per-entry budget
+        dir_prefetch.CLAIM_TIMEOUT = 0.5
+        dir_prefetch.PER_FILE_BUDGET = 0.05
+        real_child = dir_prefetch._child
+        def child(*a):
+            time.sleep(1.5)
+            real_child(*a)
+        dir_prefetch._child = child
     if scenario == "threads":
         stop = threading.Event()
         threading.Thread(target=stop.wait, daemon=True).start()
@@ -149,6 +157,14 @@ async def test_a_child_that_does_not_answer_well_is_ignored_and_reaped(tmp_path:
     assert not marker.exists()  # the answer's pickle loads Summary and LoadError only
     head, full = await own_head(d, 24)
     assert got["head"] == head and got["full"] == full  # computed by the store itself
+
+
+async def test_a_slow_child_gets_time_by_the_size_of_the_directory(tmp_path: Path) -> None:
+    d = seeded(tmp_path, 13)  # 80 records + a few other entries: 0.5 s, then 80 x 50 ms
+    got = run_script(d, "slow", 24)
+    assert got["started"] and got["outcome"] == "used" and got["reaped"]
+    head, full = await own_head(d, 24)
+    assert got["head"] == head and got["full"] == full
 
 
 async def test_another_question_is_computed_here_and_the_child_reaped(tmp_path: Path) -> None:
