@@ -107,7 +107,7 @@ def growth_exponent(sizes: list[int], seconds: list[float], fixed: float) -> dic
     out["flat"] = flat
     out["increments_exponent"] = k
     if flat:
-        out["exponent"], out["pass"] = min(k if k is not None else k_fixed, 1.0), True
+        out["exponent"], out["pass"] = max(0.0, min(k if k is not None else k_fixed, 1.0)), True
     elif k is not None:
         out["exponent"], out["pass"] = k, k <= 1.15
     else:  # two sizes: only the separately measured fixed part can tell
