@@ -253,7 +253,10 @@ class CatalystApp(App[int]):
         try:
             delta = await self.fleet.poll(force=force, now=self.now(), store=store)
             self._broadcast(FleetChanged(delta))
-            if startup_gc.paused() and self.fleet.loaded:
+            # The first complete poll is the first paint, of the fleet or of the store's error: a
+            # dashboard left open on a broken store must not run with the GC off (every failed
+            # poll leaves a traceback cycle behind).
+            if startup_gc.paused() and (self.fleet.loaded or self.fleet.error is not None):
                 self.call_after_refresh(end_startup_gc_pause)
         finally:
             self._polling = False

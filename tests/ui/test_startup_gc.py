@@ -74,3 +74,30 @@ def test_a_command_ends_the_pause_once_parsed(tmp_path: Path) -> None:
                           cwd=REPO, capture_output=True, timeout=60)
     got = json.loads(proc.stderr.decode().strip().splitlines()[-1])
     assert got == [0, [True], True, False]
+
+
+async def test_a_store_that_fails_from_the_start_ends_the_pause_too(make_app, fleet_db: Path, restore_gc) -> None:
+    """The first poll failing is the first paint too (the error banner): a dashboard left open on
+    a broken store must not run with the GC off (every failed poll leaves a traceback cycle)."""
+    from catalyst_tui.store.base import StoreUnavailable
+    from catalyst_tui.store.sqlite import SQLiteStore
+
+    from .conftest import wait_for
+
+    class Gone(SQLiteStore):
+        async def list_summaries(self):  # type: ignore[override]
+            raise StoreUnavailable(f"{self.path}: disk gone")
+
+        async def head_summaries(self, *a, **k):  # type: ignore[override]
+            return None
+
+    startup_gc.pause()
+    app = make_app()
+    app.store = Gone(fleet_db)
+    app.fleet.store = app.store
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.fleet.error is not None, what="the store error")
+        await pilot.pause(0.2)
+        assert "disk gone" in str(app.screen.query_one("#fleet-state").render())  # "Cannot read the store: …"
+        assert not app.fleet.loaded
+        assert gc.isenabled() and not startup_gc.paused()
