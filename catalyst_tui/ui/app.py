@@ -257,7 +257,7 @@ class CatalystApp(App[int]):
             # dashboard left open on a broken store must not run with the GC off (every failed
             # poll leaves a traceback cycle behind).
             if startup_gc.paused() and (self.fleet.loaded or self.fleet.error is not None):
-                self.call_after_refresh(end_startup_gc_pause)
+                self.call_after_refresh(startup_gc.end)
         finally:
             self._polling = False
         if self._poll_again:
@@ -507,23 +507,14 @@ def trust_the_terminal_size(env: dict[str, str] | None = None) -> None:
 
 def run_dashboard(store_url: str | None = None, options: Any = None, **kwargs: Any) -> int:
     """The CLI's no-command path: ``catalyst-tui [--store URL] [--read-only] …``."""
-    pause_gc_until_first_paint()
+    startup_gc.pause()  # (the entry points paused before their imports already: see startup_gc)
     try:
         return asyncio.run(run_dashboard_async(store_url, options, **kwargs))
     finally:
-        end_startup_gc_pause()
+        startup_gc.end()
 
 
 # --- start-up GC ---------------------------------------------------------------------------------
-
-def pause_gc_until_first_paint() -> None:
-    """See :mod:`catalyst_tui.startup_gc` (the entry points pause before their imports already)."""
-    startup_gc.pause()
-
-
-def end_startup_gc_pause() -> None:
-    startup_gc.end()
-
 
 def freeze_settled_objects() -> None:
     """``gc.freeze()`` once the dashboard has settled (the whole fleet loaded, the watchers
