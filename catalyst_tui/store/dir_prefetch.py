@@ -3,9 +3,9 @@
 The dashboard's first paint waits for :meth:`CatalystDirStore.head_summaries` (the first rows of
 the attention order: the start of every record file, then the first rows' files whole) and, before
 that, for its own imports (Textual: ~0.1 s). Both are CPU work, done one after the other on one
-CPU. When the process may use two CPUs, the command line (:func:`start`, called right after the arguments
-are parsed, before Textual is imported) forks a child that computes exactly that head with the
-store's own code, while the parent goes on importing. The store's ``head_summaries`` then takes
+CPU. When the process may use two CPUs, the command line (:func:`start`, called right after the
+arguments are parsed, before Textual is imported) forks a child that computes exactly that head
+with the store's own code, while the parent goes on importing. The store's ``head_summaries`` then takes
 the child's answer (:func:`claim`) when it was asked the same question of the same directory, and
 computes the head itself in every other case: a single CPU, other threads already running (a fork
 copies only the calling thread), another limit or ranks, a child that failed, answered anything
