@@ -36,6 +36,11 @@ from typing import Any, Mapping
 
 from .base import LoadError, Summary
 
+#: (limit, ranks as sorted items, other rank): the question a head answers.
+Question = tuple[int, tuple[tuple[str, int | None], ...], int]
+#: (total, summaries, listing cache entries (name, (inode, size, mtime_ns, ctime_ns), outcome)).
+Answer = tuple[int, list[Summary], list[tuple[str, tuple[int, int, int, int], "Summary | LoadError"]]]
+
 #: How long a claim waits for the child before computing the head itself: this long, or this
 #: much per directory entry when that is longer (a cold page cache: 50,000 files took ~7 s, i.e.
 #: 0.15 ms a file). A child that is slower still is stuck where the parent would be too (or has a
@@ -58,7 +63,7 @@ class Prefetch:
     pid: int
     fd: int  # the read end of its answer's pipe
     key: tuple[str, str, int]  # (real directory, directory as spelled, max_record_bytes)
-    question: tuple[int, tuple[tuple[str, int | None], ...], int]  # (limit, ranks, other rank)
+    question: Question
     started: float = field(default_factory=time.monotonic)
 
     def close(self, *, kill: bool) -> None:
@@ -80,7 +85,7 @@ class Prefetch:
             pass
 
 
-def _question(limit: int, ranks: Mapping[str, int | None], other_rank: int) -> tuple[int, tuple[tuple[str, int | None], ...], int]:
+def _question(limit: int, ranks: Mapping[str, int | None], other_rank: int) -> Question:
     return limit, tuple(sorted(ranks.items())), other_rank
 
 
@@ -164,7 +169,7 @@ def _child(store: Any, w: int, limit: int, ranks: dict[str, int | None], other_r
         os._exit(code)
 
 
-def claim(store: Any, limit: int, ranks: Mapping[str, int | None], other_rank: int) -> "tuple[int, list[Summary], list[tuple[str, tuple[int, int, int, int], Summary | LoadError]]] | None":
+def claim(store: Any, limit: int, ranks: Mapping[str, int | None], other_rank: int) -> Answer | None:
     """The pending prefetch's answer when it is for ``store``'s directory (same settings) and this
     question: (total, summaries, listing cache entries); None otherwise (a prefetch for another
     question is dropped: the dashboard asks once)."""
@@ -173,7 +178,8 @@ def claim(store: Any, limit: int, ranks: Mapping[str, int | None], other_rank: i
         pre, _pending = _pending, None
     if pre is None:
         return None
-    if pre.key != (store._real, str(store.dir), store.max_record_bytes) or pre.question != _question(limit, ranks, other_rank):
+    same_store = pre.key == (store._real, str(store.dir), store.max_record_bytes)
+    if not same_store or pre.question != _question(limit, ranks, other_rank):
         pre.close(kill=True)
         last_outcome = "other question"
         return None
@@ -219,7 +225,7 @@ def _entries(directory: str) -> int:
         return 0
 
 
-def _decode(data: bytes) -> "tuple[int, list[Summary], list[tuple[str, tuple[int, int, int, int], Summary | LoadError]]] | None":
+def _decode(data: bytes) -> Answer | None:
     from .catalyst_dir import _ResultsUnpickler
 
     try:
