@@ -103,6 +103,13 @@ def test_the_first_paint_loads_no_record_models(fleet_db: Path) -> None:
     assert loaded_before_the_first_paint(fleet_db, MODELS) == []
 
 
+def assert_prints_ok(code: str) -> None:
+    """Run ``code`` in a fresh interpreter (nothing imported yet): it must exit 0 printing ``ok``."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "ok"
+
+
 def test_the_restart_rules_and_kubeconfig_import_no_models_and_no_yaml() -> None:
     """``domain.restart`` gated everything (every path imports it for ``kubeconfigs_dir_from_env``)."""
     code = (
@@ -113,9 +120,7 @@ def test_the_restart_rules_and_kubeconfig_import_no_models_and_no_yaml() -> None
         "assert not bad, bad\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip() == "ok"
+    assert_prints_ok(code)
 
 
 def test_the_supervisor_thread_imports_the_supervisor_only_when_needed() -> None:
@@ -131,6 +136,4 @@ def test_the_supervisor_thread_imports_the_supervisor_only_when_needed() -> None
         "assert t.Progress is supervisor.Progress\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip() == "ok"
+    assert_prints_ok(code)

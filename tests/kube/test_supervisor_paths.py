@@ -27,13 +27,18 @@ class GetCounting(CountingStore):
         return await self._inner.get(record_id)
 
 
+async def create_watching(sim: KubeSimulator, store: Any, rid: str, tmp_path: Path) -> None:
+    """A phase1-watching record whose kubeconfig reaches a simulated cluster."""
+    sim.add_cluster(rid)
+    kc = sim.write_kubeconfig(rid, tmp_path / "kubeconfigs" / f"{rid}.yaml")
+    await store.create(make_record(rid, kubeconfig=str(kc)))
+
+
 async def test_start_loads_only_records_that_resume_or_are_rewritten(sim: KubeSimulator, tmp_path: Path) -> None:
     async with open_store(f"sqlite://{tmp_path / 'c.db'}") as inner:
         store = GetCounting(inner)
         resumable = IDS[0]
-        sim.add_cluster(resumable)
-        kc = sim.write_kubeconfig(resumable, tmp_path / "kubeconfigs" / f"{resumable}.yaml")
-        await inner.create(make_record(resumable, kubeconfig=str(kc)))
+        await create_watching(sim, inner, resumable, tmp_path)
         await inner.create(make_record(IDS[1], kubeconfig=None, status="tofu-applying"))  # orphan: rewritten
         await inner.create(make_record(IDS[2], kubeconfig=str(tmp_path / "gone.yaml"), status="adopted"))
         await inner.create(make_record(IDS[3], kubeconfig=str(tmp_path / "gone.yaml")))  # stale
@@ -57,9 +62,7 @@ async def test_the_outcome_write_carries_the_pending_events(sim: KubeSimulator, 
     async with open_store(f"sqlite://{tmp_path / 'c.db'}") as inner:
         store = CountingStore(inner)
         rid = IDS[0]
-        sim.add_cluster(rid)
-        kc = sim.write_kubeconfig(rid, tmp_path / "kubeconfigs" / f"{rid}.yaml")
-        await inner.create(make_record(rid, kubeconfig=str(kc)))
+        await create_watching(sim, inner, rid, tmp_path)
         sup = make_supervisor(store, tmp_path, flush_interval=3600, flush_max=10_000)  # the flush never comes
         await sup.start()
         try:

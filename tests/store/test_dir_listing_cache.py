@@ -42,17 +42,23 @@ def tick() -> None:
     time.sleep(0.05)  # past the file-system timestamp granularity
 
 
+def written_dir(tmp_path, ids: list[str]):
+    """A directory holding record ``ids[i]`` with org ``org i``, its files' times in the past."""
+    d = tmp_path / "d"
+    d.mkdir()
+    for i, rid in enumerate(ids):
+        write(d, rid, f"org {i}")
+    tick()
+    return d
+
+
 async def orgs(s) -> dict[str, str]:
     summaries, errors = await s.list_summaries()
     return {x.id: x.orgName for x in summaries} | {os.path.basename(e.path): "error" for e in errors}
 
 
 async def test_only_changed_files_are_read_again(tmp_path, settled) -> None:
-    d = tmp_path / "d"
-    d.mkdir()
-    for i in range(5):
-        write(d, f"r{i}", f"org {i}")
-    tick()
+    d = written_dir(tmp_path, [f"r{i}" for i in range(5)])
     async with Counting(d, read_only=True) as s:
         assert await orgs(s) == {f"r{i}": f"org {i}" for i in range(5)}
         assert sorted(s.decoded) == [f"r{i}" for i in range(5)]
@@ -138,11 +144,7 @@ async def test_symlinks_are_always_followed_again(tmp_path, settled) -> None:
 
 async def test_instances_on_one_directory_share_what_was_read(tmp_path, settled) -> None:
     """The dashboard's store and the supervisor's own store (another thread) read each file once."""
-    d = tmp_path / "d"
-    d.mkdir()
-    for i in range(4):
-        write(d, f"r{i}", f"org {i}")
-    tick()
+    d = written_dir(tmp_path, [f"r{i}" for i in range(4)])
     async with Counting(d, read_only=True) as a, Counting(d, read_only=True) as b:
         assert await orgs(a) == {f"r{i}": f"org {i}" for i in range(4)}
         assert await orgs(b) == {f"r{i}": f"org {i}" for i in range(4)}
@@ -158,11 +160,7 @@ async def test_instances_on_one_directory_share_what_was_read(tmp_path, settled)
 
 
 async def test_concurrent_listings_of_one_directory_read_each_file_once(tmp_path, settled) -> None:
-    d = tmp_path / "d"
-    d.mkdir()
-    for i in range(30):
-        write(d, f"r{i:02d}", f"org {i}")
-    tick()
+    d = written_dir(tmp_path, [f"r{i:02d}" for i in range(30)])
     async with Counting(d, read_only=True) as a, Counting(d, read_only=True) as b:
         got = await asyncio.gather(*(s.list_summaries() for s in (a, b, a, b)))
         for summaries, errors in got:
